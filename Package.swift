@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "myconn",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "myconn", targets: ["myconn"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // libmariadb (MariaDB Connector/C) through pkg-config: module map only.
+        .systemLibrary(
+            name: "CMariaDB",
+            pkgConfig: "libmariadb",
+            providers: [.apt(["libmariadb-dev"])]
+        ),
+        // Pure parsers of /proc text plus one reader rooted at a path.
+        .target(
+            name: "ProcFS",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+        ),
+        // C only for what Swift cannot call or see (hidden structs, variadic calls).
+        .target(name: "CShims"),
+        // Thin typed wrappers over socket syscalls; no policy.
+        .target(
+            name: "LinuxKernel",
+            dependencies: ["CShims", "ProcFS", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        // libmariadb wrapper: connect with mysql-client options, processlist, server facts.
+        .target(
+            name: "MySQLSessions",
+            dependencies: ["CMariaDB"]
+        ),
+        // The join session <-> socket <-> fd, mysqld discovery, reasons.
+        .target(
+            name: "MyConnCore",
+            dependencies: ["ProcFS", "LinuxKernel", "MySQLSessions", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .executableTarget(
+            name: "myconn",
+            dependencies: [
+                "MyConnCore", "MySQLSessions", "ProcFS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Holds client sessions open for the demo, the benchmark and the integration tests.
+        .executableTarget(
+            name: "myconn-demo-clients",
+            dependencies: [
+                "MySQLSessions", "LinuxKernel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "IntegrationTests", dependencies: ["ProcFS"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

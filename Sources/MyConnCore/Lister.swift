@@ -1,0 +1,126 @@
+import LinuxKernel
+import MySQLSessions
+import ProcFS
+
+/// What `list` needs from the SQL side; ``MySQLConnection`` is the real one.
+public protocol SessionSource {
+    func serverFacts() throws(MySQLError) -> ServerFacts
+    func processList() throws(MySQLError) -> [ProcessListRow]
+    func performanceSchemaSocketFDs() throws(MySQLError) -> [UInt64: Int32]
+    func presentSessions(_ ids: [UInt64]) throws(MySQLError) -> [UInt64: Int32?]
+    /// Our own connection's descriptor in this process.
+    var socketDescriptor: Int32 { get }
+}
+
+extension MySQLConnection: SessionSource {}
+
+/// Why `list` could not produce a report.
+public enum ListError: Error, Sendable {
+    case sql(MySQLError)
+    case locate(LocateError)
+    case kernel(ProcError)
+}
+
+/// Runs `myconn list`: processlist, mysqld's kernel view, the join.
+///
+/// Order matters for exactness: the processlist is read first, the kernel second; a
+/// unix-socket session proven through its thread or performance_schema is kept only if the
+/// same session (same thread) still exists after the kernel was read, so its descriptor
+/// cannot have been handed to a newer connection in between.
+public struct Lister {
+    public var proc: ProcReader
+    public var includeListening: Bool
+    public var requestedPID: Int32?
+
+    public init(proc: ProcReader = ProcReader(), includeListening: Bool = false, requestedPID: Int32? = nil) {
+        self.proc = proc
+        self.includeListening = includeListening
+        self.requestedPID = requestedPID
+    }
+
+    public func run(source: some SessionSource) throws(ListError) -> ListReport {
+        let facts: ServerFacts
+        let rows: [ProcessListRow]
+        do {
+            facts = try source.serverFacts()
+            rows = try source.processList().sorted { $0.id < $1.id }
+        } catch {
+            throw .sql(error)
+        }
+        var warnings: [String] = []
+        if !facts.hasProcessPrivilege {
+            warnings.append("without the PROCESS privilege the processlist shows only this user's own sessions")
+        }
+        let mysqld: MysqldProcess
+        do {
+            mysqld = try MysqldLocator(proc: proc).locate(connectionFD: source.socketDescriptor,
+                                                         serverPort: facts.port, requested: requestedPID)
+        } catch {
+            throw .locate(error)
+        }
+        let kernel: KernelSnapshot
+        do {
+            kernel = try KernelSnapshot.read(pid: mysqld.pid, proc: proc)
+        } catch {
+            throw .kernel(error)
+        }
+        var incomplete = false
+        if kernel.fds == nil {
+            incomplete = true
+            warnings.append("columns fd (all sessions) and unix-socket sockets missing: \(SessionJoin.fdReason(kernel.fdError))")
+        }
+
+        let unixEvidence = kernel.fds == nil ? [:] : gatherUnixEvidence(rows: rows, facts: facts, pid: mysqld.pid, source: source)
+        var selfPeer: SocketAddress?
+        if case .inet(let local, _)? = try? SocketEndpoints(fd: source.socketDescriptor) { selfPeer = local }
+
+        let joined = SessionJoin(rows: rows, selfID: facts.connectionID, selfPeer: selfPeer, serverPort: facts.port,
+                                 kernel: kernel, unixEvidence: unixEvidence, includeListening: includeListening).run()
+        return ListReport(server: ServerView(pid: mysqld.pid, version: facts.version, port: facts.port),
+                          sessions: joined.sessions, unmatchedSockets: joined.unmatchedSockets,
+                          listeningSockets: joined.listeningSockets, warnings: warnings + joined.warnings,
+                          kernelViewIncomplete: incomplete)
+    }
+
+    /// Candidate descriptors for unix-socket sessions, kept only where the session outlived the kernel read.
+    func gatherUnixEvidence(rows: [ProcessListRow], facts: ServerFacts, pid: Int32,
+                            source: some SessionSource) -> [UInt64: UnixSocketEvidence] {
+        let unixRows = rows.filter { $0.id != facts.connectionID && SessionEndpoint(host: $0.host) == .unixSocket }
+        guard !unixRows.isEmpty else { return [:] }
+        var evidence: [UInt64: UnixSocketEvidence] = [:]
+        let psFDs = facts.performanceSchema ? ((try? source.performanceSchemaSocketFDs()) ?? [:]) : [:]
+        let tidCounts = Dictionary(unixRows.compactMap { $0.tid }.map { ($0, 1) }, uniquingKeysWith: +)
+        let probe = ThreadSocketProbe(proc: proc)
+        for row in unixRows {
+            if let fd = psFDs[row.id] {
+                evidence[row.id] = .fd(fd, .performanceSchema)
+            } else if !facts.dedicatedThreads {
+                evidence[row.id] = .notProven("thread_handling=\(facts.threadHandling) shares threads between sessions; enable performance_schema for an exact answer")
+            } else if let tid = row.tid, tidCounts[tid] == 1 {
+                switch probe.probe(pid: pid, tid: tid) {
+                case .fd(let fd): evidence[row.id] = .fd(fd, .thread)
+                case .notProven(let why): evidence[row.id] = .notProven(why + "; enable performance_schema for an exact answer")
+                }
+            } else {
+                evidence[row.id] = .notProven("the server gives no thread id for it; enable performance_schema for an exact answer")
+            }
+        }
+        let proven = evidence.compactMap { id, e -> UInt64? in if case .fd = e { return id } else { return nil } }
+        guard !proven.isEmpty else { return evidence }
+        guard let present = try? source.presentSessions(proven.sorted()) else {
+            for id in proven { evidence[id] = .notProven("could not re-check that the session still exists") }
+            return evidence
+        }
+        let tidByID = Dictionary(unixRows.map { ($0.id, $0.tid) }, uniquingKeysWith: { a, _ in a })
+        for id in proven {
+            guard let nowTID = present[id] else {
+                evidence[id] = .notProven("the session ended while its socket was being read")
+                continue
+            }
+            if nowTID != tidByID[id] ?? nil {
+                evidence[id] = .notProven("the session changed threads while its socket was being read")
+            }
+        }
+        return evidence
+    }
+}

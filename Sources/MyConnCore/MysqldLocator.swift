@@ -1,0 +1,123 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import LinuxKernel
+import ProcFS
+
+/// Why mysqld's process could not be settled.
+public enum LocateError: Error, Equatable, Sendable {
+    /// No process could be shown to serve the connection.
+    case notFound(why: String)
+    /// `--pid` names a process that neither owns our connection's server end nor listens on the port.
+    case notMysqld(pid: Int32, comm: String, port: UInt16)
+    case processGone(pid: Int32)
+    /// Several processes fit; the user has to choose with `--pid`.
+    case ambiguous(pids: [Int32], port: UInt16)
+}
+
+/// The process serving our SQL connection, and how we know.
+public struct MysqldProcess: Sendable, Equatable {
+    public var pid: Int32
+    public var evidence: String
+}
+
+/// Finds mysqld's pid without guessing by name: it is the process that owns the server end
+/// of myconn's own SQL connection (`SO_PEERCRED` for the unix socket; for TCP the socket in
+/// `/proc/net/tcp*` whose ends mirror ours, then its owner in `/proc/*/fd`). Only when that
+/// end is in another network namespace does it fall back to processes named mysqld/mariadbd
+/// that hold a listening socket on the server's port.
+public struct MysqldLocator: Sendable {
+    public let proc: ProcReader
+
+    public init(proc: ProcReader) {
+        self.proc = proc
+    }
+
+    static let serverNames: Set<String> = ["mysqld", "mariadbd"]
+
+    /// - Parameters:
+    ///   - connectionFD: our SQL connection's descriptor in this process.
+    ///   - requested: `--pid`, verified rather than trusted.
+    public func locate(connectionFD: Int32, serverPort: UInt16, requested: Int32?) throws(LocateError) -> MysqldProcess {
+        if let requested, !proc.exists(pid: requested) { throw .processGone(pid: requested) }
+        let owner = ownerOfServerEnd(connectionFD: connectionFD)
+        if let requested {
+            if owner?.pid == requested { return owner! }
+            switch listens(pid: requested, port: serverPort) {
+            case .yes:
+                return MysqldProcess(pid: requested, evidence: "--pid, listening on port \(serverPort)")
+            case .unknown:
+                // Not allowed to look: take the user's word; the kernel view will say what it lacks.
+                return MysqldProcess(pid: requested, evidence: "--pid (not verifiable: no permission to read its descriptors)")
+            case .no:
+                let comm = (try? proc.comm(pid: requested)) ?? "?"
+                throw .notMysqld(pid: requested, comm: comm, port: serverPort)
+            }
+        }
+        if let owner { return owner }
+        return try byNameAndPort(serverPort)
+    }
+
+    /// The process that holds the other end of our connection, when we can see it.
+    func ownerOfServerEnd(connectionFD: Int32) -> MysqldProcess? {
+        guard let ends = try? SocketEndpoints(fd: connectionFD) else { return nil }
+        switch ends {
+        case .unix:
+            guard let cred = try? PeerCredentials(fd: connectionFD), cred.pid > 0, proc.exists(pid: cred.pid) else {
+                return nil
+            }
+            return MysqldProcess(pid: cred.pid, evidence: "peer of myconn's unix-socket connection (SO_PEERCRED)")
+        case .inet(let local, let peer):
+            let me = getpid()
+            let family: TCPFamily = local.ip.isV6 ? .tcp6 : .tcp4
+            guard let rows = try? proc.tcpSockets(pid: me, family: family),
+                  let serverEnd = rows.first(where: {
+                      $0.local.normalized == peer.normalized && $0.peer.normalized == local.normalized && $0.inode != 0
+                  })
+            else { return nil }
+            let all = proc.pids()
+            let named = all.filter { Self.serverNames.contains((try? proc.comm(pid: $0)) ?? "") }
+            for pid in named + all.filter({ !named.contains($0) }) where pid != me {
+                guard let table = try? proc.fdTable(pid: pid) else { continue }
+                if table.values.contains(.socket(inode: serverEnd.inode)) {
+                    return MysqldProcess(pid: pid, evidence: "owner of the server end of myconn's TCP connection (inode \(serverEnd.inode))")
+                }
+            }
+            return nil
+        }
+    }
+
+    enum Answer { case yes, no, unknown }
+
+    /// Whether `pid` holds a listening TCP socket on `port` in its own network namespace.
+    func listens(pid: Int32, port: UInt16) -> Answer {
+        guard let tcp = try? proc.tcpSockets(pid: pid, family: .tcp4) + proc.tcpSockets(pid: pid, family: .tcp6) else {
+            return .no
+        }
+        let listeners = Set(tcp.filter { $0.state == .listen && $0.local.port == port }.map(\.inode))
+        if listeners.isEmpty { return .no }
+        do {
+            let table = try proc.fdTable(pid: pid)
+            return table.values.contains { $0.socketInode.map(listeners.contains) ?? false } ? .yes : .no
+        } catch .permissionDenied {
+            return .unknown
+        } catch {
+            return .no
+        }
+    }
+
+    func byNameAndPort(_ port: UInt16) throws(LocateError) -> MysqldProcess {
+        let named = proc.pids().filter { Self.serverNames.contains((try? proc.comm(pid: $0)) ?? "") }
+        let proven = named.filter { listens(pid: $0, port: port) == .yes }
+        if proven.count == 1 {
+            return MysqldProcess(pid: proven[0], evidence: "the only mysqld/mariadbd listening on port \(port)")
+        }
+        if proven.count > 1 { throw .ambiguous(pids: proven.sorted(), port: port) }
+        let unverifiable = named.filter { listens(pid: $0, port: port) == .unknown }
+        if unverifiable.count == 1 {
+            return MysqldProcess(pid: unverifiable[0], evidence: "the only mysqld/mariadbd with a listener on port \(port) in its namespace (its descriptors are not readable)")
+        }
+        if unverifiable.count > 1 { throw .ambiguous(pids: unverifiable.sorted(), port: port) }
+        throw .notFound(why: "no process owns the server end of myconn's connection in this network namespace, and no mysqld/mariadbd process listens on port \(port)")
+    }
+}

@@ -1,0 +1,111 @@
+import MySQLSessions
+import ProcFS
+
+/// How a socket reached mysqld.
+public enum Transport: String, Sendable, Codable {
+    case tcp4, tcp6, unix
+}
+
+/// What proved that a socket is a session's.
+public enum MatchMethod: String, Sendable, Codable {
+    /// HOST `ip:port` equals the socket's peer address.
+    case address
+    /// HOST is a name; exactly one mysqld connection has that peer port.
+    case port
+    /// The session's own thread was blocked on this descriptor, before and after reading it.
+    case thread
+    /// `performance_schema.socket_instances`.
+    case performanceSchema = "performance_schema"
+}
+
+/// One socket inside mysqld, as the kernel shows it.
+public struct SocketView: Sendable, Equatable {
+    public var transport: Transport
+    /// nil when the descriptor could not be proven or read.
+    public var fd: Int32?
+    public var inode: UInt64?
+    public var local: String?
+    public var peer: String?
+    public var tcpState: TCPState?
+    public var sendQueue: UInt32?
+    public var recvQueue: UInt32?
+
+    public init(transport: Transport, fd: Int32? = nil, inode: UInt64? = nil, local: String? = nil, peer: String? = nil,
+                tcpState: TCPState? = nil, sendQueue: UInt32? = nil, recvQueue: UInt32? = nil) {
+        self.transport = transport
+        self.fd = fd
+        self.inode = inode
+        self.local = local
+        self.peer = peer
+        self.tcpState = tcpState
+        self.sendQueue = sendQueue
+        self.recvQueue = recvQueue
+    }
+
+    init(tcp e: TCPSocketEntry, fd: Int32?) {
+        self.init(transport: e.family == .tcp4 ? .tcp4 : .tcp6, fd: fd, inode: e.inode,
+                  local: e.local.description, peer: e.peer.description, tcpState: e.state,
+                  sendQueue: e.sendQueue, recvQueue: e.recvQueue)
+    }
+
+    init(unix e: UnixSocketEntry, fd: Int32?) {
+        self.init(transport: .unix, fd: fd, inode: e.inode, local: e.path)
+    }
+}
+
+/// A session beside its socket, or the reason its socket is not given.
+public struct SessionView: Sendable, Equatable {
+    public var row: ProcessListRow
+    /// The transport the session uses as far as HOST tells (nil for server threads).
+    public var transport: Transport?
+    public var socket: SocketView?
+    public var match: MatchMethod?
+    /// Why `socket` (or its fd) is missing; nil when everything is proven.
+    public var unresolved: String?
+
+    public init(row: ProcessListRow, transport: Transport? = nil, socket: SocketView? = nil,
+                match: MatchMethod? = nil, unresolved: String? = nil) {
+        self.row = row
+        self.transport = transport
+        self.socket = socket
+        self.match = match
+        self.unresolved = unresolved
+    }
+}
+
+/// The server `list` looked at.
+public struct ServerView: Sendable, Equatable {
+    public var pid: Int32?
+    public var version: String
+    public var port: UInt16
+
+    public init(pid: Int32?, version: String, port: UInt16) {
+        self.pid = pid
+        self.version = version
+        self.port = port
+    }
+}
+
+/// Everything `myconn list` prints.
+public struct ListReport: Sendable, Equatable {
+    public var server: ServerView
+    public var sessions: [SessionView]
+    /// mysqld's connected sockets that belong to no session.
+    public var unmatchedSockets: [SocketView]
+    /// mysqld's listening sockets (filled only when asked for).
+    public var listeningSockets: [SocketView]
+    /// One line each: missing privileges or permissions and what they cost.
+    public var warnings: [String]
+    /// Whether the kernel view lacks columns because of a permission (exit code 5 in the CLI).
+    public var kernelViewIncomplete: Bool
+
+    public init(server: ServerView, sessions: [SessionView], unmatchedSockets: [SocketView],
+                listeningSockets: [SocketView], warnings: [String], kernelViewIncomplete: Bool) {
+        self.server = server
+        self.sessions = sessions
+        self.unmatchedSockets = unmatchedSockets
+        self.listeningSockets = listeningSockets
+        self.warnings = warnings
+        self.kernelViewIncomplete = kernelViewIncomplete
+    }
+}

@@ -1,0 +1,206 @@
+import MySQLSessions
+import ProcFS
+
+/// Evidence, gathered before the join, for which descriptor a unix-socket session uses.
+public enum UnixSocketEvidence: Sendable, Equatable {
+    case fd(Int32, MatchMethod)
+    case notProven(String)
+}
+
+/// The join session <-> socket <-> fd: pure, on recorded facts.
+///
+/// TCP sessions are joined by their exact peer address in mysqld's own namespace; a socket
+/// claimed by two sessions, or two sockets fitting one session, give no answer, never a guess.
+public struct SessionJoin: Sendable {
+    public var rows: [ProcessListRow]
+    /// myconn's own session: left out of the report, its socket not counted as unmatched.
+    public var selfID: UInt64?
+    /// myconn's own client address as mysqld sees it (TCP only).
+    public var selfPeer: SocketAddress?
+    public var serverPort: UInt16
+    public var kernel: KernelSnapshot
+    public var unixEvidence: [UInt64: UnixSocketEvidence]
+    public var includeListening: Bool
+
+    public init(rows: [ProcessListRow], selfID: UInt64?, selfPeer: SocketAddress?, serverPort: UInt16,
+                kernel: KernelSnapshot, unixEvidence: [UInt64: UnixSocketEvidence] = [:], includeListening: Bool = false) {
+        self.rows = rows
+        self.selfID = selfID
+        self.selfPeer = selfPeer
+        self.serverPort = serverPort
+        self.kernel = kernel
+        self.unixEvidence = unixEvidence
+        self.includeListening = includeListening
+    }
+
+    public struct Result: Sendable, Equatable {
+        public var sessions: [SessionView]
+        public var unmatchedSockets: [SocketView]
+        public var listeningSockets: [SocketView]
+        public var warnings: [String]
+    }
+
+    public func run() -> Result {
+        let fdByInode = kernel.fdBySocketInode()
+        let fdsKnown = kernel.fds != nil
+        var warnings: [String] = []
+
+        // mysqld's TCP sockets: those it holds; without its fd table, those on its port.
+        let ownedTCP: [TCPSocketEntry]
+        let listenerPorts: Set<UInt16>
+        if fdsKnown {
+            ownedTCP = kernel.tcp.filter { $0.inode != 0 && fdByInode[$0.inode] != nil }
+            listenerPorts = Set(ownedTCP.filter { $0.state == .listen }.map(\.local.port)).union([serverPort])
+        } else {
+            listenerPorts = [serverPort]
+            ownedTCP = kernel.tcp.filter { $0.inode != 0 && $0.local.port == serverPort }
+        }
+        let connectedTCP = ownedTCP.filter { $0.state != .listen }
+        var byPeer: [SocketAddress: [Int]] = [:]
+        for (i, e) in connectedTCP.enumerated() { byPeer[e.peer.normalized, default: []].append(i) }
+
+        let unixByInode = Dictionary(kernel.unix.map { ($0.inode, $0) }, uniquingKeysWith: { a, _ in a })
+        let ownedUnix = fdsKnown ? kernel.unix.filter { fdByInode[$0.inode] != nil } : []
+
+        var claimedTCP: [Int: Int] = [:]        // connectedTCP index -> claims
+        var candidateTCP = Set<Int>()            // part of an ambiguous answer: not "unmatched"
+        var claimedFD: [Int32: [Int]] = [:]      // unix fd -> session indices
+        var sessions: [SessionView] = []
+
+        if let selfPeer, let mine = byPeer[selfPeer.normalized] {
+            for i in mine { claimedTCP[i, default: 0] += 1 }
+        }
+        let noFDReason: String? = fdsKnown ? nil : Self.fdReason(kernel.fdError)
+
+        for row in rows where row.id != selfID {
+            var view = SessionView(row: row)
+            switch SessionEndpoint(host: row.host) {
+            case .none:
+                view.unresolved = "no client connection (server thread)"
+            case .unparsable(let host):
+                view.unresolved = "HOST '\(host)' has no address and port to match"
+            case .tcp(let addr):
+                view.transport = addr.ip.normalized.isV6 ? .tcp6 : .tcp4
+                let found = byPeer[addr.normalized] ?? []
+                switch found.count {
+                case 1:
+                    let i = found[0]
+                    claimedTCP[i, default: 0] += 1
+                    let e = connectedTCP[i]
+                    view.transport = e.family == .tcp4 ? .tcp4 : .tcp6
+                    view.socket = SocketView(tcp: e, fd: fdByInode[e.inode])
+                    view.match = .address
+                    view.unresolved = noFDReason
+                case 0:
+                    view.unresolved = "no socket in mysqld's network namespace has peer \(addr) (client gone, or mysqld in another namespace than --pid)"
+                default:
+                    found.forEach { candidateTCP.insert($0) }
+                    view.unresolved = "\(found.count) sockets in mysqld have peer \(addr); fd not given"
+                }
+            case .named(let name, let port):
+                var found = connectedTCP.indices.filter {
+                    connectedTCP[$0].peer.port == port && listenerPorts.contains(connectedTCP[$0].local.port)
+                }
+                if name == "localhost" { found = found.filter { Self.isLoopback(connectedTCP[$0].peer.ip) } }
+                switch found.count {
+                case 1:
+                    let i = found[0]
+                    claimedTCP[i, default: 0] += 1
+                    let e = connectedTCP[i]
+                    view.transport = e.family == .tcp4 ? .tcp4 : .tcp6
+                    view.socket = SocketView(tcp: e, fd: fdByInode[e.inode])
+                    view.match = .port
+                    view.unresolved = noFDReason
+                case 0:
+                    view.unresolved = "HOST is a name (\(name)); no mysqld connection has peer port \(port)"
+                default:
+                    found.forEach { candidateTCP.insert($0) }
+                    view.unresolved = "HOST is a name (\(name)); \(found.count) mysqld connections have peer port \(port) (run the server with skip-name-resolve for an exact join)"
+                }
+            case .unixSocket:
+                view.transport = .unix
+                if let noFDReason {
+                    view.unresolved = "unix-socket session: \(noFDReason)"
+                    break
+                }
+                switch unixEvidence[row.id] {
+                case .fd(let fd, let method)?:
+                    guard let inode = kernel.fds?[fd]?.socketInode else {
+                        view.unresolved = "unix-socket session: fd \(fd) named by \(method.rawValue) is not a socket now"
+                        break
+                    }
+                    guard let entry = unixByInode[inode], entry.isConnectedStream else {
+                        view.unresolved = "unix-socket session: fd \(fd) named by \(method.rawValue) is not a connected unix socket"
+                        break
+                    }
+                    view.socket = SocketView(unix: entry, fd: fd)
+                    view.match = method
+                    claimedFD[fd, default: []].append(sessions.count)
+                case .notProven(let why)?:
+                    view.unresolved = "unix-socket session: fd not proven: \(why)"
+                case nil:
+                    view.unresolved = "unix-socket session: fd not proven (no thread id, and performance_schema is off)"
+                }
+            }
+            sessions.append(view)
+        }
+
+        // A TCP socket fitting two sessions proves neither.
+        for (i, n) in claimedTCP where n > 1 {
+            candidateTCP.insert(i)
+            let inode = connectedTCP[i].inode
+            for s in sessions.indices where sessions[s].socket?.inode == inode {
+                sessions[s].socket = nil
+                sessions[s].match = nil
+                sessions[s].unresolved = "its socket (inode \(inode)) also fits another session; fd not given"
+            }
+        }
+        for (fd, owners) in claimedFD where owners.count > 1 {
+            for s in owners {
+                sessions[s].socket = nil
+                sessions[s].match = nil
+                sessions[s].unresolved = "unix-socket session: fd \(fd) is claimed by \(owners.count) sessions; fd not given"
+            }
+        }
+
+        var unmatched: [SocketView] = []
+        for (i, e) in connectedTCP.enumerated() where claimedTCP[i] == nil && !candidateTCP.contains(i) {
+            unmatched.append(SocketView(tcp: e, fd: fdByInode[e.inode]))
+        }
+        let provenUnix = Set(sessions.compactMap { $0.socket?.transport == .unix ? $0.socket?.inode : nil })
+        let leftUnix = ownedUnix.filter { $0.isConnectedStream && !provenUnix.contains($0.inode) }
+        let unprovenUnixSessions = sessions.filter { $0.transport == .unix && $0.socket == nil }.count
+            + (rows.contains { $0.id == selfID && SessionEndpoint(host: $0.host) == .unixSocket } ? 1 : 0)
+        if unprovenUnixSessions == 0 {
+            unmatched += leftUnix.map { SocketView(unix: $0, fd: fdByInode[$0.inode]) }
+        } else if !leftUnix.isEmpty {
+            warnings.append("\(leftUnix.count) unix socket(s) in mysqld are not attributed: \(unprovenUnixSessions) unix-socket session(s), myconn's own included, have no proven fd")
+        }
+        unmatched.sort { ($0.fd ?? Int32.max, $0.inode ?? 0) < ($1.fd ?? Int32.max, $1.inode ?? 0) }
+
+        var listening: [SocketView] = []
+        if includeListening {
+            listening = ownedTCP.filter { $0.state == .listen }.map { SocketView(tcp: $0, fd: fdByInode[$0.inode]) }
+            listening += ownedUnix.filter(\.isListening).map { SocketView(unix: $0, fd: fdByInode[$0.inode]) }
+        }
+        return Result(sessions: sessions, unmatchedSockets: unmatched, listeningSockets: listening, warnings: warnings)
+    }
+
+    static func fdReason(_ error: ProcError?) -> String {
+        switch error {
+        case .permissionDenied(let path)?:
+            return "fd unknown: no permission to read \(path) (run as root or with CAP_SYS_PTRACE)"
+        case let e?:
+            return "fd unknown: \(e)"
+        case nil:
+            return "fd unknown: mysqld's descriptor table was not read"
+        }
+    }
+
+    static func isLoopback(_ ip: IPAddress) -> Bool {
+        switch ip.normalized {
+        case .v4(let a, _, _, _): return a == 127
+        case .v6(let b): return b[0..<15].allSatisfy { $0 == 0 } && b[15] == 1
+        }
+    }
+}

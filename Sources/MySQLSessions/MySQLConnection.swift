@@ -1,0 +1,127 @@
+import CMariaDB
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// One connection through libmariadb (MariaDB Connector/C).
+///
+/// Not shared between threads: libmariadb's `MYSQL` handle is not thread-safe.
+public final class MySQLConnection {
+    private let handle: UnsafeMutablePointer<MYSQL>
+
+    /// Connects with `mysql_real_connect(3)`, reading option files through `mysql_options(3)`.
+    /// - Throws: ``MySQLError`` with a connect-time ``MySQLError/Kind``.
+    public init(options: ConnectionOptions) throws(MySQLError) {
+        guard let h = mysql_init(nil) else {
+            throw MySQLError(kind: .client, code: 2008, message: "libmariadb could not allocate a connection")
+        }
+        var extraFileToRemove: String?
+        defer { if let path = extraFileToRemove { OptionFiles.removeMerged(path) } }
+        do throws(MySQLError) {
+            if !options.noDefaults {
+                mysql_options(h, MYSQL_READ_DEFAULT_GROUP, ConnectionOptions.optionGroup)
+                if let file = options.defaultsFile {
+                    mysql_options(h, MYSQL_READ_DEFAULT_FILE, file)
+                } else if let extra = options.defaultsExtraFile {
+                    let merged = try OptionFiles.mergedWithExtra(extra)
+                    extraFileToRemove = merged
+                    mysql_options(h, MYSQL_READ_DEFAULT_FILE, merged)
+                }
+            }
+            var timeout = options.connectTimeoutSeconds
+            mysql_options(h, MYSQL_OPT_CONNECT_TIMEOUT, &timeout)
+            if let transport = options.transport {
+                var proto = transport == .tcp ? MYSQL_PROTOCOL_TCP.rawValue : MYSQL_PROTOCOL_SOCKET.rawValue
+                mysql_options(h, MYSQL_OPT_PROTOCOL, &proto)
+            }
+            let ok = mysql_real_connect(h, options.host, options.user, options.password, nil,
+                                        options.port ?? 0, options.socket, 0)
+            if ok == nil {
+                let code = mysql_errno(h)
+                throw MySQLError(kind: MySQLError.connectKind(code: code), code: code,
+                                 message: String(cString: mysql_error(h)))
+            }
+        } catch {
+            mysql_close(h)
+            throw error
+        }
+        handle = h
+    }
+
+    deinit {
+        mysql_close(handle)
+    }
+
+    /// The descriptor of this connection's socket in our own process.
+    public var socketDescriptor: Int32 { Int32(mysql_get_socket(handle)) }
+
+    /// `SELECT VERSION()` as the handshake gave it, e.g. `10.11.19-MariaDB-0+deb12u1`.
+    public var serverVersion: String { String(cString: mysql_get_server_info(handle)) }
+
+    public var isMariaDB: Bool { serverVersion.contains("MariaDB") }
+
+    /// Runs a statement and returns all its rows (text protocol; NULL is nil).
+    /// - Throws: ``MySQLError`` of kind ``MySQLError/Kind/query``.
+    @discardableResult
+    public func query(_ sql: String) throws(MySQLError) -> QueryResult {
+        let rc = sql.withCString { mysql_real_query(handle, $0, UInt(strlen($0))) }
+        guard rc == 0 else { throw lastError() }
+        guard let res = mysql_store_result(handle) else {
+            if mysql_field_count(handle) == 0 { return QueryResult(columns: [], rows: []) }
+            throw lastError()
+        }
+        defer { mysql_free_result(res) }
+        let n = Int(mysql_num_fields(res))
+        var columns: [String] = []
+        if let fields = mysql_fetch_fields(res) {
+            for i in 0..<n { columns.append(String(cString: fields[i].name)) }
+        }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(Int(mysql_num_rows(res)))
+        while let row = mysql_fetch_row(res) {
+            guard let lengths = mysql_fetch_lengths(res) else { break }
+            var values: [String?] = []
+            values.reserveCapacity(n)
+            for i in 0..<n {
+                if let cell = row[i] {
+                    let buf = UnsafeRawBufferPointer(start: cell, count: Int(lengths[i]))
+                    values.append(String(decoding: buf, as: UTF8.self))
+                } else {
+                    values.append(nil)
+                }
+            }
+            rows.append(values)
+        }
+        return QueryResult(columns: columns, rows: rows)
+    }
+
+    /// Sends a statement without waiting for its result (`mysql_send_query`), so the session
+    /// is busy on the server while this process does something else. Read it with ``finishSentQuery()``.
+    public func send(_ sql: String) throws(MySQLError) {
+        let rc = sql.withCString { mysql_send_query(handle, $0, UInt(strlen($0))) }
+        guard rc == 0 else { throw lastError() }
+    }
+
+    /// Reads and discards the result of a statement sent with ``send(_:)``.
+    public func finishSentQuery() throws(MySQLError) {
+        guard mysql_read_query_result(handle) == 0 else { throw lastError() }
+        if let res = mysql_store_result(handle) { mysql_free_result(res) }
+    }
+
+    private func lastError() -> MySQLError {
+        let code = mysql_errno(handle)
+        return MySQLError(kind: .query, code: code, message: String(cString: mysql_error(handle)))
+    }
+}
+
+/// Rows of a text-protocol result.
+public struct QueryResult: Sendable {
+    public var columns: [String]
+    public var rows: [[String?]]
+
+    /// The index of a column by name, case-insensitively.
+    public func index(of column: String) -> Int? {
+        let wanted = column.lowercased()
+        return columns.firstIndex { $0.lowercased() == wanted }
+    }
+}

@@ -1,0 +1,137 @@
+/// One row of the processlist (`information_schema.PROCESSLIST`).
+public struct ProcessListRow: Sendable, Equatable {
+    public var id: UInt64
+    public var user: String?
+    public var host: String?
+    public var db: String?
+    public var command: String?
+    public var time: Int64?
+    public var state: String?
+    public var info: String?
+    /// The OS thread serving the session: MariaDB's `TID`, or MySQL's
+    /// `performance_schema.threads.THREAD_OS_ID`; nil where the server has neither.
+    public var tid: Int32?
+
+    public init(id: UInt64, user: String? = nil, host: String? = nil, db: String? = nil, command: String? = nil,
+                time: Int64? = nil, state: String? = nil, info: String? = nil, tid: Int32? = nil) {
+        self.id = id
+        self.user = user
+        self.host = host
+        self.db = db
+        self.command = command
+        self.time = time
+        self.state = state
+        self.info = info
+        self.tid = tid
+    }
+}
+
+/// What the server says about itself and the session that asks.
+public struct ServerFacts: Sendable, Equatable {
+    public var version: String
+    public var port: UInt16
+    public var connectionID: UInt64
+    public var performanceSchema: Bool
+    /// `one-thread-per-connection`, `pool-of-threads`, `no-threads`, ...
+    public var threadHandling: String
+    /// Whether the current user holds PROCESS (else the processlist shows only its own sessions).
+    public var hasProcessPrivilege: Bool
+
+    public init(version: String, port: UInt16, connectionID: UInt64, performanceSchema: Bool,
+                threadHandling: String, hasProcessPrivilege: Bool) {
+        self.version = version
+        self.port = port
+        self.connectionID = connectionID
+        self.performanceSchema = performanceSchema
+        self.threadHandling = threadHandling
+        self.hasProcessPrivilege = hasProcessPrivilege
+    }
+
+    /// Each session has its own OS thread for its whole life: a TID then names one session.
+    public var dedicatedThreads: Bool { threadHandling == "one-thread-per-connection" }
+}
+
+extension MySQLConnection {
+    /// Reads ``ServerFacts`` in two statements.
+    public func serverFacts() throws(MySQLError) -> ServerFacts {
+        let r = try query("SELECT @@version, @@port, CONNECTION_ID(), @@performance_schema, @@thread_handling")
+        guard let row = r.rows.first else {
+            throw MySQLError(kind: .query, code: 0, message: "the server returned no row for its own variables")
+        }
+        // information_schema.USER_PRIVILEGES lists the current account's global privileges,
+        // one row each, also when granted as ALL PRIVILEGES.
+        let privs = try query("""
+            SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES \
+            WHERE PRIVILEGE_TYPE IN ('PROCESS', 'SUPER')
+            """)
+        return ServerFacts(
+            version: row[0] ?? serverVersion,
+            port: UInt16(row[1] ?? "") ?? 0,
+            connectionID: UInt64(row[2] ?? "") ?? 0,
+            performanceSchema: row[3] == "1",
+            threadHandling: row[4] ?? "",
+            hasProcessPrivilege: (Int(privs.rows.first?[0] ?? "0") ?? 0) > 0
+        )
+    }
+
+    /// The processlist with each session's OS thread where the server tells it.
+    public func processList() throws(MySQLError) -> [ProcessListRow] {
+        if isMariaDB {
+            let r = try query("SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO, TID FROM information_schema.PROCESSLIST")
+            return r.rows.compactMap(Self.row)
+        }
+        let r = try query("SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST")
+        var rows = r.rows.compactMap(Self.row)
+        // MySQL: the OS thread is in performance_schema, when it is on.
+        if let t = try? query("SELECT PROCESSLIST_ID, THREAD_OS_ID FROM performance_schema.threads WHERE PROCESSLIST_ID IS NOT NULL") {
+            var tids: [UInt64: Int32] = [:]
+            for row in t.rows {
+                if let id = UInt64(row[0] ?? ""), let tid = Int32(row[1] ?? "") { tids[id] = tid }
+            }
+            for i in rows.indices { rows[i].tid = tids[rows[i].id] }
+        }
+        return rows
+    }
+
+    /// The sessions among `ids` that still exist, with their OS thread (nil where unknown).
+    public func presentSessions(_ ids: [UInt64]) throws(MySQLError) -> [UInt64: Int32?] {
+        guard !ids.isEmpty else { return [:] }
+        let list = ids.map(String.init).joined(separator: ",")
+        var out: [UInt64: Int32?] = [:]
+        if isMariaDB {
+            let r = try query("SELECT ID, TID FROM information_schema.PROCESSLIST WHERE ID IN (\(list))")
+            for row in r.rows { if let id = UInt64(row[0] ?? "") { out[id] = Int32(row[1] ?? "") } }
+        } else {
+            let r = try query("SELECT PROCESSLIST_ID, THREAD_OS_ID FROM performance_schema.threads WHERE PROCESSLIST_ID IN (\(list))")
+            for row in r.rows { if let id = UInt64(row[0] ?? "") { out[id] = Int32(row[1] ?? "") } }
+        }
+        return out
+    }
+
+    /// Each session's socket descriptor inside mysqld, from `performance_schema.socket_instances`
+    /// (`SOCKET_ID` is the descriptor). Empty when performance_schema is off.
+    public func performanceSchemaSocketFDs() throws(MySQLError) -> [UInt64: Int32] {
+        let r = try query("""
+            SELECT t.PROCESSLIST_ID, s.SOCKET_ID FROM performance_schema.socket_instances s \
+            JOIN performance_schema.threads t ON t.THREAD_ID = s.THREAD_ID \
+            WHERE t.PROCESSLIST_ID IS NOT NULL
+            """)
+        var out: [UInt64: Int32] = [:]
+        var seen: [UInt64: Int] = [:]
+        for row in r.rows {
+            guard let id = UInt64(row[0] ?? ""), let fd = Int32(row[1] ?? "") else { continue }
+            seen[id, default: 0] += 1
+            out[id] = fd
+        }
+        // A session with two socket rows names no single descriptor.
+        for (id, n) in seen where n > 1 { out[id] = nil }
+        return out
+    }
+
+    static func row(_ r: [String?]) -> ProcessListRow? {
+        guard let id = UInt64(r[0] ?? "") else { return nil }
+        return ProcessListRow(id: id, user: r[1], host: r[2], db: r[3], command: r[4],
+                              time: Int64(r[5] ?? ""), state: r[6], info: r[7],
+                              tid: r.count > 8 ? Int32(r[8] ?? "") : nil)
+    }
+}

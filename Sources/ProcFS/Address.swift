@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// An IP address as the kernel stores it: 4 or 16 bytes in network order.
+///
+/// Equality is on the bytes as given; use ``normalized`` to compare an IPv4 client seen
+/// through an IPv6 socket (`::ffff:a.b.c.d`) with the same client printed as `a.b.c.d`.
+public enum IPAddress: Hashable, Sendable {
+    case v4(UInt8, UInt8, UInt8, UInt8)
+    case v6([UInt8])  // always 16 bytes
+
+    /// Parses a textual address (`10.1.2.3`, `::1`, `::ffff:10.1.2.3`) with `inet_pton(3)`.
+    /// Returns nil for anything else, host names included. Brackets are not accepted.
+    public init?(text: String) {
+        if text.contains(":") {
+            var raw = in6_addr()
+            guard inet_pton(AF_INET6, text, &raw) == 1 else { return nil }
+            self = .v6(withUnsafeBytes(of: &raw) { Array($0) })
+        } else {
+            var raw = in_addr()
+            guard inet_pton(AF_INET, text, &raw) == 1 else { return nil }
+            let b = withUnsafeBytes(of: &raw) { Array($0) }
+            self = .v4(b[0], b[1], b[2], b[3])
+        }
+    }
+
+    /// The address with an IPv4-mapped IPv6 form (`::ffff:a.b.c.d`) turned into plain IPv4.
+    public var normalized: IPAddress {
+        if case .v6(let b) = self, b[0..<10].allSatisfy({ $0 == 0 }), b[10] == 0xff, b[11] == 0xff {
+            return .v4(b[12], b[13], b[14], b[15])
+        }
+        return self
+    }
+
+    public var isV6: Bool { if case .v6 = self { return true } else { return false } }
+
+    /// The address as `inet_ntop(3)` prints it (no brackets).
+    public var description: String {
+        switch self {
+        case .v4(let a, let b, let c, let d):
+            return "\(a).\(b).\(c).\(d)"
+        case .v6(let bytes):
+            var raw = in6_addr()
+            withUnsafeMutableBytes(of: &raw) { dst in
+                for i in 0..<16 { dst[i] = bytes[i] }
+            }
+            var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            guard inet_ntop(AF_INET6, &raw, &buf, socklen_t(buf.count)) != nil else {
+                preconditionFailure("inet_ntop cannot fail on a 16-byte address and a large enough buffer")
+            }
+            return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+}
+
+/// An address and port, printed `a.b.c.d:port` or `[v6]:port`.
+public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
+    public var ip: IPAddress
+    public var port: UInt16
+
+    public init(ip: IPAddress, port: UInt16) {
+        self.ip = ip
+        self.port = port
+    }
+
+    /// The same endpoint with ``IPAddress/normalized`` applied.
+    public var normalized: SocketAddress { SocketAddress(ip: ip.normalized, port: port) }
+
+    public var description: String {
+        ip.isV6 ? "[\(ip.description)]:\(port)" : "\(ip.description):\(port)"
+    }
+}
+
+/// How the kernel printed each 32-bit word of an address in `/proc/net/tcp*`:
+/// in the byte order of the machine that wrote the file.
+public enum WordByteOrder: Sendable {
+    case little, big
+    public static var host: WordByteOrder { 1.littleEndian == 1 ? .little : .big }
+}
+
+extension SocketAddress {
+    /// Decodes `/proc/net/tcp{,6}`'s `ADDR:PORT` hex form, e.g. `0100007F:0CEA` (127.0.0.1:3306).
+    ///
+    /// IPv4 is one 32-bit word and IPv6 four, each printed in the writer's byte order
+    /// (reversed bytes on x86 and arm64); the port is plain big-endian hex.
+    public init?(procHex: Substring, byteOrder: WordByteOrder = .host) {
+        guard let colon = procHex.lastIndex(of: ":") else { return nil }
+        let addrHex = procHex[procHex.startIndex..<colon]
+        let portHex = procHex[procHex.index(after: colon)...]
+        guard portHex.count == 4, let port = UInt16(portHex, radix: 16) else { return nil }
+        guard addrHex.count == 8 || addrHex.count == 32 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16)
+        var wordStart = addrHex.startIndex
+        while wordStart < addrHex.endIndex {
+            let wordEnd = addrHex.index(wordStart, offsetBy: 8)
+            guard let word = UInt32(addrHex[wordStart..<wordEnd], radix: 16) else { return nil }
+            let be = [UInt8(word >> 24), UInt8((word >> 16) & 0xff), UInt8((word >> 8) & 0xff), UInt8(word & 0xff)]
+            bytes.append(contentsOf: byteOrder == .little ? be.reversed() : be)
+            wordStart = wordEnd
+        }
+        let ip: IPAddress = bytes.count == 4 ? .v4(bytes[0], bytes[1], bytes[2], bytes[3]) : .v6(bytes)
+        self.init(ip: ip, port: port)
+    }
+}

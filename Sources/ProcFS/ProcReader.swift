@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import SystemPackage
+
+/// A failure to read something under /proc, with what it concerns.
+public enum ProcError: Error, Hashable, Sendable {
+    /// The process (or thread) does not exist, or exited while being read.
+    case processGone(pid: Int32)
+    /// Not allowed to read `path` (needs root or CAP_SYS_PTRACE over the target).
+    case permissionDenied(path: String)
+    /// Any other error from the kernel.
+    case io(path: String, errno: Errno)
+    case malformed(ProcParseError)
+}
+
+/// Reads /proc rooted at `procRoot`, so tests can point it at a recorded tree.
+///
+/// Every read goes to the end of the file instead of trusting the size /proc reports (0).
+public struct ProcReader: Sendable {
+    public let procRoot: FilePath
+
+    public init(procRoot: FilePath = "/proc") {
+        self.procRoot = procRoot
+    }
+
+    public func path(_ pid: Int32, _ rest: String) -> FilePath {
+        procRoot.appending("\(pid)").appending(rest)
+    }
+
+    /// The whole text of a file under /proc.
+    public func readText(_ path: FilePath, pid: Int32) throws(ProcError) -> String {
+        let bytes = try readBytes(path, pid: pid)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    func readBytes(_ path: FilePath, pid: Int32) throws(ProcError) -> [UInt8] {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
+        } catch {
+            throw Self.classify(error, path: path, pid: pid)
+        }
+        defer { try? fd.close() }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n: Int
+            do {
+                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) }
+            } catch {
+                throw Self.classify(error, path: path, pid: pid)
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    static func classify(_ error: Error, path: FilePath, pid: Int32) -> ProcError {
+        guard let errno = error as? Errno else {
+            return .io(path: path.string, errno: .ioError)
+        }
+        switch errno {
+        case .noSuchFileOrDirectory, .noSuchProcess: return .processGone(pid: pid)
+        case .permissionDenied, .notPermitted: return .permissionDenied(path: path.string)
+        default: return .io(path: path.string, errno: errno)
+        }
+    }
+
+    /// `/proc/<pid>/net/tcp` or `tcp6`: the sockets of the process's network namespace.
+    public func tcpSockets(pid: Int32, family: TCPFamily) throws(ProcError) -> [TCPSocketEntry] {
+        let p = path(pid, "net/\(family.procFileName)")
+        let text: String
+        do {
+            text = try readText(p, pid: pid)
+        } catch .processGone(let gonePid) {
+            // A kernel without IPv6 has no tcp6; the process itself may still be there.
+            if family == .tcp6, exists(pid: pid) { return [] }
+            throw .processGone(pid: gonePid)
+        }
+        do {
+            return try NetTCPParser.parse(text, family: family)
+        } catch {
+            throw .malformed(error)
+        }
+    }
+
+    /// `/proc/<pid>/net/unix`.
+    public func unixSockets(pid: Int32) throws(ProcError) -> [UnixSocketEntry] {
+        let text = try readText(path(pid, "net/unix"), pid: pid)
+        do {
+            return try NetUnixParser.parse(text)
+        } catch {
+            throw .malformed(error)
+        }
+    }
+
+    /// `/proc/<pid>/fd`: every descriptor and what it points at (`readlink(2)` on each).
+    /// Descriptors closed while the directory is read are left out.
+    public func fdTable(pid: Int32) throws(ProcError) -> [Int32: FDTarget] {
+        let dirPath = path(pid, "fd")
+        guard let dir = opendir(dirPath.string) else {
+            throw Self.classify(Errno(rawValue: errno), path: dirPath, pid: pid)
+        }
+        defer { closedir(dir) }
+        let dfd = dirfd(dir)
+        var table: [Int32: FDTarget] = [:]
+        var buf = [CChar](repeating: 0, count: 4096)
+        while true {
+            Glibc.errno = 0
+            guard let entry = readdir(dir) else {
+                if Glibc.errno != 0 { throw Self.classify(Errno(rawValue: Glibc.errno), path: dirPath, pid: pid) }
+                break
+            }
+            let fd: Int32? = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                var value: Int32 = 0
+                var any = false
+                for byte in raw {
+                    if byte == 0 { break }
+                    guard byte >= 48, byte <= 57 else { return nil }
+                    value = value * 10 + Int32(byte - 48)
+                    any = true
+                }
+                return any ? value : nil
+            }
+            guard let fd else { continue }
+            let n = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                readlinkat(dfd, raw.baseAddress!.assumingMemoryBound(to: CChar.self), &buf, buf.count)
+            }
+            if n < 0 {
+                if Glibc.errno == ENOENT { continue }  // closed meanwhile
+                throw Self.classify(Errno(rawValue: Glibc.errno), path: dirPath, pid: pid)
+            }
+            table[fd] = FDTarget(link: String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return table
+    }
+
+    /// What `/proc/<pid>/fd/<fd>` points at now.
+    public func fdTarget(pid: Int32, fd: Int32) throws(ProcError) -> FDTarget {
+        let p = path(pid, "fd/\(fd)")
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink(p.string, &buf, buf.count)
+        if n < 0 { throw Self.classify(Errno(rawValue: errno), path: p, pid: pid) }
+        return FDTarget(link: String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
+    /// `/proc/<pid>/task/<tid>/syscall`: what one thread is blocked in.
+    public func threadSyscall(pid: Int32, tid: Int32) throws(ProcError) -> ThreadSyscall {
+        let p = path(pid, "task/\(tid)/syscall")
+        let text = try readText(p, pid: pid)
+        guard let parsed = ThreadSyscall(text: Substring(text)) else {
+            throw .malformed(.malformed(file: "syscall", line: text))
+        }
+        return parsed
+    }
+
+    /// Reads `count` bytes of the process's memory at `address` through `/proc/<pid>/mem`
+    /// (needs the same permission as ptrace; nothing in the process is stopped).
+    public func readMemory(pid: Int32, address: UInt64, count: Int) throws(ProcError) -> [UInt8] {
+        let p = path(pid, "mem")
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(p, .readOnly, options: [.closeOnExec], retryOnInterrupt: true)
+        } catch {
+            throw Self.classify(error, path: p, pid: pid)
+        }
+        defer { try? fd.close() }
+        var out = [UInt8](repeating: 0, count: count)
+        let n: Int
+        do {
+            n = try out.withUnsafeMutableBytes {
+                try fd.read(fromAbsoluteOffset: Int64(bitPattern: address), into: $0, retryOnInterrupt: true)
+            }
+        } catch {
+            throw Self.classify(error, path: p, pid: pid)
+        }
+        guard n == count else { throw .io(path: p.string, errno: .ioError) }
+        return out
+    }
+
+    /// The command name from `/proc/<pid>/comm`.
+    public func comm(pid: Int32) throws(ProcError) -> String {
+        var text = try readText(path(pid, "comm"), pid: pid)
+        if text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
+
+    /// Whether `/proc/<pid>` exists.
+    public func exists(pid: Int32) -> Bool {
+        access(procRoot.appending("\(pid)").string, F_OK) == 0
+    }
+
+    /// The ids of every process visible in this /proc.
+    public func pids() -> [Int32] {
+        guard let dir = opendir(procRoot.string) else { return [] }
+        defer { closedir(dir) }
+        var out: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if let pid = Int32(name) { out.append(pid) }
+        }
+        return out
+    }
+}

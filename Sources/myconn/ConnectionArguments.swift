@@ -1,0 +1,102 @@
+import ArgumentParser
+import MySQLSessions
+
+/// The `mysql` client's connection options, shared by every command that speaks SQL.
+struct ConnectionArguments: ParsableArguments {
+    @Option(name: [.customShort("h"), .long], help: "Server host (localhost means the unix socket).")
+    var host: String?
+
+    @Option(name: [.customShort("P"), .long], help: "Server TCP port.")
+    var port: UInt32?
+
+    @Option(name: [.customShort("u"), .long], help: "User to log in as.")
+    var user: String?
+
+    @Option(name: .long, help: ArgumentHelp("Password; -p or --password with no value asks for it without echo.",
+                                            valueName: "password"))
+    var password: String?
+
+    @Flag(name: .customLong(MySQLStyleArguments.promptFlag), help: .hidden)
+    var passwordPrompt = false
+
+    @Option(name: [.customShort("S"), .long], help: "Unix socket file.")
+    var socket: String?
+
+    @Option(name: .customLong("protocol"), help: "tcp or socket.")
+    var transport: ConnectionOptions.TransportProtocol?
+
+    @Option(name: .customLong("defaults-file"), help: "Read options only from this file.")
+    var defaultsFile: String?
+
+    @Option(name: .customLong("defaults-extra-file"), help: "Read this option file after the global ones.")
+    var defaultsExtraFile: String?
+
+    @Flag(name: .customLong("no-defaults"), help: "Read no option file.")
+    var noDefaults = false
+
+    @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the server.")
+    var connectTimeout: UInt32 = 10
+
+    func validate() throws {
+        if defaultsFile != nil && defaultsExtraFile != nil {
+            throw ValidationError("--defaults-file and --defaults-extra-file exclude each other (as in mysql)")
+        }
+        if noDefaults && (defaultsFile != nil || defaultsExtraFile != nil) {
+            throw ValidationError("--no-defaults excludes --defaults-file and --defaults-extra-file")
+        }
+        if port == 0 { throw ValidationError("--port must be 1-65535") }
+        if let port, port > 65535 { throw ValidationError("--port must be 1-65535") }
+    }
+
+    /// The options for libmariadb, asking for the password when `-p` came without one.
+    func resolved() throws -> ConnectionOptions {
+        var pw = password
+        if passwordPrompt {
+            guard Terminal.stdinIsTerminal, let typed = Terminal.readSecret(prompt: "Enter password: ") else {
+                throw fail(.usage, "-p without a value asks for the password on a terminal; none here: use --password=..., MYSQL_PWD or an option file")
+            }
+            pw = typed
+        }
+        return ConnectionOptions(host: host, port: port, user: user, password: pw, socket: socket,
+                                 transport: transport, defaultsFile: defaultsFile,
+                                 defaultsExtraFile: defaultsExtraFile, noDefaults: noDefaults,
+                                 connectTimeoutSeconds: connectTimeout)
+    }
+}
+
+extension ConnectionOptions.TransportProtocol: ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(rawValue: argument.lowercased())
+    }
+}
+
+/// The `mysql` client's short-option habits, which ArgumentParser does not parse:
+/// values attached to short options (`-uroot`, `-h127.0.0.1`, `-P3306`, `-S/tmp/s.sock`), and
+/// `-p`/`--password` with an optional attached value (bare: ask for it).
+enum MySQLStyleArguments {
+    static let promptFlag = "password-prompt"
+    static let valuedShortOptions: Set<Character> = ["h", "P", "u", "S"]
+
+    static func rewrite(_ args: [String]) -> [String] {
+        var out: [String] = []
+        var passthrough = false
+        for arg in args {
+            if passthrough || !arg.hasPrefix("-") || arg.hasPrefix("--") && arg != "--" && arg != "--password" {
+                out.append(arg)
+                continue
+            }
+            if arg == "--" { passthrough = true; out.append(arg); continue }
+            if arg == "-p" || arg == "--password" {
+                out.append("--\(promptFlag)")
+            } else if arg.hasPrefix("-p") {
+                out.append("--password=\(arg.dropFirst(2))")
+            } else if arg.count > 2, let letter = arg.dropFirst().first, valuedShortOptions.contains(letter) {
+                out.append("-\(letter)")
+                out.append(String(arg.dropFirst(2)))
+            } else {
+                out.append(arg)
+            }
+        }
+        return out
+    }
+}

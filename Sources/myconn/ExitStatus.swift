@@ -1,0 +1,39 @@
+import ArgumentParser
+
+/// myconn's documented exit statuses; README.md lists the same table.
+enum ExitStatus: Int32 {
+    case ok = 0
+    case internalError = 1
+    case cannotConnect = 2
+    case accessDenied = 3
+    case tooManyConnections = 4
+    case mysqldNotFound = 5
+    case incomplete = 6
+    case usage = 64
+
+    static let helpText = """
+        Exit status: 0 done; 2 server not reachable (down, refused, unknown host); 3 login refused \
+        (user or password); 4 server full (Too many connections); 5 mysqld's process not found, or \
+        --pid is not mysqld or is gone; 6 listed, but kernel columns are missing (no permission); \
+        64 bad arguments; 1 anything else.
+        """
+
+    var exitCode: ExitCode { ExitCode(rawValue) }
+}
+
+/// Prints one line to stderr and ends with the given status: the only way commands fail.
+func fail(_ status: ExitStatus, _ message: String) -> ExitCode {
+    printError("myconn: \(message)")
+    return status.exitCode
+}
+
+func printError(_ line: String) {
+    var stderr = StandardError()
+    print(line, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        fputsStderr(string)
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import MyConnCore
+import MySQLSessions
+import ProcFS
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List every session beside its socket inside mysqld: fd, inode, addresses, TCP state, queues.",
+        discussion: """
+            The processlist comes through libmariadb; the kernel's view from /proc/<mysqld pid>/fd and \
+            /proc/<mysqld pid>/net/{tcp,tcp6,unix}, in mysqld's own network namespace. TCP sessions are \
+            joined by their exact peer address; unix-socket sessions get an fd only where it is proven \
+            (their own thread blocked on it, or performance_schema). A value that is not proven is left \
+            empty, with the reason. mysqld's pid is the owner of the server end of myconn's own connection.
+
+            \(ExitStatus.helpText)
+            """,
+        helpNames: [.long]
+    )
+
+    @OptionGroup var connection: ConnectionArguments
+
+    @Flag(name: .long, help: "Print one JSON object (the format is described in README.md).")
+    var json = false
+
+    @Flag(name: .long, help: "Also list mysqld's listening sockets.")
+    var all = false
+
+    @Option(name: .long, help: "mysqld's pid as seen from here (verified: it must serve the connection or listen on the server's port).")
+    var pid: Int32?
+
+    func validate() throws {
+        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+    }
+
+    func run() throws {
+        let options = try connection.resolved()
+        let conn: MySQLConnection
+        do {
+            conn = try MySQLConnection(options: options)
+        } catch {
+            throw Self.exit(for: error, options: options)
+        }
+        let report: ListReport
+        do {
+            report = try Lister(includeListening: all, requestedPID: pid).run(source: conn)
+        } catch {
+            throw Self.exit(for: error)
+        }
+        for w in report.warnings { printError("myconn: warning: \(w)") }
+        if json {
+            print(JSONReport.render(report))
+        } else {
+            print(TableReport.render(report, width: Terminal.width()), terminator: "")
+        }
+        if report.kernelViewIncomplete { throw ExitStatus.incomplete.exitCode }
+    }
+
+    static func exit(for error: MySQLError, options: ConnectionOptions) -> ExitCode {
+        switch error.kind {
+        case .cannotConnect:
+            return fail(.cannotConnect, "cannot reach the server: \(error.message); check -h/-P/-S and that mysqld is running")
+        case .unknownHost:
+            return fail(.cannotConnect, "unknown host '\(options.host ?? "")': \(error.message); check -h")
+        case .accessDenied:
+            return fail(.accessDenied, "login refused: \(error.message); check -u and -p, MYSQL_PWD or the [client] group of ~/.my.cnf")
+        case .tooManyConnections:
+            return fail(.tooManyConnections, "the server accepts no login now: \(error.message)")
+        case .client where error.code == 0:
+            return fail(.usage, error.message)
+        case .client, .query:
+            return fail(.internalError, "MySQL client error: \(error)")
+        }
+    }
+
+    static func exit(for error: ListError) -> ExitCode {
+        switch error {
+        case .sql(let e):
+            return fail(.internalError, "reading the processlist failed: \(e)")
+        case .locate(.notFound(let why)):
+            return fail(.mysqldNotFound, "cannot find mysqld's process: \(why); pass --pid PID (mysqld's pid as seen from this host)")
+        case .locate(.notMysqld(let pid, let comm, let port)):
+            return fail(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it has no listening socket on port \(port); pass mysqld's pid or omit --pid")
+        case .locate(.processGone(let pid)):
+            return fail(.mysqldNotFound, "no process has pid \(pid); pass mysqld's pid or omit --pid")
+        case .locate(.ambiguous(let pids, let port)):
+            return fail(.mysqldNotFound, "several mysqld processes listen on port \(port) (pids \(pids.map(String.init).joined(separator: ", "))); pass --pid")
+        case .kernel(.processGone(let pid)):
+            return fail(.mysqldNotFound, "mysqld (pid \(pid)) exited while its sockets were read")
+        case .kernel(.permissionDenied(let path)):
+            return fail(.incomplete, "no permission to read \(path); run as root or with CAP_SYS_PTRACE")
+        case .kernel(let e):
+            return fail(.internalError, "reading mysqld's sockets failed: \(e)")
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import MyConnCore
+
+/// `myconn list` for people: sessions, then reasons, then sockets without a session.
+/// Cut to the terminal's width (INFO and STATE first); never cut when piped.
+enum TableReport {
+    static func render(_ report: ListReport, width: Int?) -> String {
+        var out = "mysqld pid \(report.server.pid.map(String.init) ?? "?")  \(report.server.version)  port \(report.server.port)"
+        out += "  \(report.sessions.count) session(s)\n"
+        let header = ["ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRANSPORT", "FD", "INODE",
+                      "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ", "INFO"]
+        let rows = report.sessions.map { s -> [String] in
+            let r = s.row
+            let sql: [String] = [String(r.id), r.user ?? "", r.host ?? "", r.db ?? "", r.command ?? "",
+                                 r.time.map(String.init) ?? "", r.state ?? ""]
+            let transport = (s.socket?.transport ?? s.transport)?.rawValue ?? ""
+            return sql + [transport] + kernelCells(s.socket) + [oneLine(r.info ?? "")]
+        }
+        out += table(header: header, rows: rows, width: width, shrinkable: [15, 6, 2])
+        let reasons = report.sessions.filter { $0.unresolved != nil && $0.transport != nil }
+        if !reasons.isEmpty {
+            out += "\nNot proven:\n"
+            for s in reasons { out += "  session \(s.row.id): \(s.unresolved!)\n" }
+        }
+        if !report.unmatchedSockets.isEmpty {
+            out += "\nmysqld sockets without a session:\n"
+            out += socketTable(report.unmatchedSockets, width: width)
+        }
+        if !report.listeningSockets.isEmpty {
+            out += "\nmysqld listening sockets:\n"
+            out += socketTable(report.listeningSockets, width: width)
+        }
+        return out
+    }
+
+    static func socketTable(_ sockets: [SocketView], width: Int?) -> String {
+        let header = ["TRANSPORT", "FD", "INODE", "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"]
+        let rows = sockets.map { [$0.transport.rawValue] + kernelCells($0) }
+        return table(header: header, rows: rows, width: width, shrinkable: [3, 4])
+    }
+
+    /// FD INODE LOCAL PEER TCP_STATE SENDQ RECVQ; "-" where fd or inode is not proven.
+    static func kernelCells(_ k: SocketView?) -> [String] {
+        let fd = k?.fd.map { String($0) } ?? "-"
+        let inode = k?.inode.map { String($0) } ?? "-"
+        let sendQ = k?.sendQueue.map { String($0) } ?? ""
+        let recvQ = k?.recvQueue.map { String($0) } ?? ""
+        return [fd, inode, k?.local ?? "", k?.peer ?? "", k?.tcpState?.description ?? "", sendQ, recvQ]
+    }
+
+    /// Left-aligned columns two spaces apart. When wider than `width`, the `shrinkable`
+    /// columns (in that order) give up characters, down to 8 each, cut with "…".
+    static func table(header: [String], rows: [[String]], width: Int?, shrinkable: [Int]) -> String {
+        var widths = header.map(\.count)
+        for r in rows { for (i, v) in r.enumerated() { widths[i] = max(widths[i], v.count) } }
+        if let width {
+            var excess = widths.reduce(0, +) + 2 * (widths.count - 1) - width
+            for i in shrinkable where excess > 0 {
+                let give = min(excess, max(0, widths[i] - 8))
+                widths[i] -= give
+                excess -= give
+            }
+        }
+        func line(_ cells: [String]) -> String {
+            var s = ""
+            for (i, v) in cells.enumerated() {
+                let cell = v.count > widths[i] ? String(v.prefix(max(0, widths[i] - 1))) + "…" : v
+                s += i == cells.count - 1 ? cell : cell.padding(to: widths[i]) + "  "
+            }
+            while s.hasSuffix(" ") { s.removeLast() }
+            return s + "\n"
+        }
+        return line(header) + rows.map(line).joined()
+    }
+
+    static func oneLine(_ s: String) -> String {
+        String(s.map { $0.isNewline || $0 == "\t" ? " " : $0 })
+    }
+}
+
+extension String {
+    fileprivate func padding(to n: Int) -> String {
+        count >= n ? self : self + String(repeating: " ", count: n - count)
+    }
+}
