@@ -89,6 +89,8 @@ public struct Lister {
         guard !unixRows.isEmpty else { return [:] }
         var evidence: [UInt64: UnixSocketEvidence] = [:]
         let psFDs = facts.performanceSchema ? ((try? source.performanceSchemaSocketFDs()) ?? [:]) : [:]
+        // Our own session is alive throughout: performance_schema's word on it needs no re-check.
+        if let mine = psFDs[facts.connectionID] { evidence[facts.connectionID] = .fd(mine, .performanceSchema) }
         let tidCounts = Dictionary(unixRows.compactMap { $0.tid }.map { ($0, 1) }, uniquingKeysWith: +)
         let probe = ThreadSocketProbe(proc: proc)
         for row in unixRows {
@@ -105,7 +107,9 @@ public struct Lister {
                 evidence[row.id] = .notProven("the server gives no thread id for it; enable performance_schema for an exact answer")
             }
         }
-        let proven = evidence.compactMap { id, e -> UInt64? in if case .fd = e { return id } else { return nil } }
+        let proven = evidence.compactMap { id, e -> UInt64? in
+            if case .fd = e, id != facts.connectionID { return id } else { return nil }
+        }
         guard !proven.isEmpty else { return evidence }
         guard let present = try? source.presentSessions(proven.sorted()) else {
             for id in proven { evidence[id] = .notProven("could not re-check that the session still exists") }

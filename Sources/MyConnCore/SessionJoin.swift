@@ -167,10 +167,16 @@ public struct SessionJoin: Sendable {
         for (i, e) in connectedTCP.enumerated() where claimedTCP[i] == nil && !candidateTCP.contains(i) {
             unmatched.append(SocketView(tcp: e, fd: fdByInode[e.inode]))
         }
-        let provenUnix = Set(sessions.compactMap { $0.socket?.transport == .unix ? $0.socket?.inode : nil })
+        var provenUnix = Set(sessions.compactMap { $0.socket?.transport == .unix ? $0.socket?.inode : nil })
+        var selfUnproven = rows.contains { $0.id == selfID && SessionEndpoint(host: $0.host) == .unixSocket }
+        if selfUnproven, let selfID, case .fd(let fd, _)? = unixEvidence[selfID],
+           let inode = kernel.fds?[fd]?.socketInode, unixByInode[inode]?.isConnectedStream == true {
+            provenUnix.insert(inode)
+            selfUnproven = false
+        }
         let leftUnix = ownedUnix.filter { $0.isConnectedStream && !provenUnix.contains($0.inode) }
         let unprovenUnixSessions = sessions.filter { $0.transport == .unix && $0.socket == nil }.count
-            + (rows.contains { $0.id == selfID && SessionEndpoint(host: $0.host) == .unixSocket } ? 1 : 0)
+            + (selfUnproven ? 1 : 0)
         if unprovenUnixSessions == 0 {
             unmatched += leftUnix.map { SocketView(unix: $0, fd: fdByInode[$0.inode]) }
         } else if !leftUnix.isEmpty {

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+
+/// Checks `myconn list --json` against what the test reads itself (see ``Oracle``).
+/// - Parameter unixBusyProven: whether unix sessions inside SELECT SLEEP must have an fd
+///   (performance_schema on) or must have none, with a reason (their thread waits on a futex).
+func expectExact(_ json: [String: Any], server: TestServer, clients: DemoClientsProcess, unixBusyProven: Bool,
+                 sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let oracle = try Oracle(server: server)
+    let srv = try #require(json["server"] as? [String: Any])
+    #expect((srv["pid"] as? Int).map(Int32.init) == server.pid, "server.pid", sourceLocation: sourceLocation)
+    #expect(srv["port"] as? Int == Int(server.port), sourceLocation: sourceLocation)
+    let sessions = try #require(json["sessions"] as? [[String: Any]])
+    let byID = Dictionary(uniqueKeysWithValues: sessions.map { (UInt64($0["id"] as! Int), $0) })
+    for c in clients.sessions {
+        let s = try #require(byID[c.id], "session \(c.id) missing from the list", sourceLocation: sourceLocation)
+        let truth = try #require(oracle.serverEnd(of: c), "the oracle has no server end for session \(c.id)",
+                                 sourceLocation: sourceLocation)
+        #expect(s["transport"] as? String == c.transport, "session \(c.id)", sourceLocation: sourceLocation)
+        let busy = (s["command"] as? String) == "Query"
+        if c.transport == "unix" && busy && !unixBusyProven {
+            #expect(s["fd"] is NSNull, "session \(c.id): an unproven fd must be null", sourceLocation: sourceLocation)
+            #expect((s["unresolved"] as? String)?.isEmpty == false, "session \(c.id) says why", sourceLocation: sourceLocation)
+            continue
+        }
+        #expect(s["fd"] as? Int == Int(truth.fd), "session \(c.id) fd", sourceLocation: sourceLocation)
+        #expect((s["inode"] as? Int).map(UInt64.init) == truth.inode, "session \(c.id) inode", sourceLocation: sourceLocation)
+        #expect(s["unresolved"] is NSNull, "session \(c.id): \(String(describing: s["unresolved"]))", sourceLocation: sourceLocation)
+        if c.transport != "unix" {
+            #expect(s["tcp_state"] as? String == "ESTABLISHED", sourceLocation: sourceLocation)
+            #expect(s["peer"] as? String == c.local, "peer is the client's own address", sourceLocation: sourceLocation)
+        }
+    }
+    // No answer anywhere in the output may be a wrong fd.
+    let unmatched = try #require(json["unmatched_sockets"] as? [[String: Any]])
+    for s in sessions + unmatched {
+        guard let fd = s["fd"] as? Int else { continue }
+        let inode = try #require((s["inode"] as? Int).map(UInt64.init))
+        #expect(oracle.fdByInode[inode] == Int32(fd), "fd \(fd) is not inode \(inode)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("list: every session's fd and inode are exact on a real mariadbd", .serialized, .enabled(if: isRoot, needsRoot))
+struct ListExactnessTests {
+    static let mix = ["tcp4:idle:3", "tcp4:busy:2", "tcp6:idle:2", "tcp6:busy:1", "unix:idle:3", "unix:busy:2"]
+
+    @Test("clients over 127.0.0.1, ::1 and the unix socket, idle and in SELECT SLEEP; myconn over the socket and over TCP")
+    func loopbackAndUnix() throws {
+        let server = try TestServer()
+        let clients = try DemoClientsProcess(server: server, specs: Self.mix)
+        let viaSocket = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+        #expect(viaSocket.status == 0, "\(viaSocket.stderr)")
+        try expectExact(parseJSON(viaSocket.stdout), server: server, clients: clients, unixBusyProven: false)
+        let viaTCP = try myconn(["list", "--json", "--no-defaults", "-uroot", "-h127.0.0.1", "-P\(server.port)"])
+        #expect(viaTCP.status == 0, "\(viaTCP.stderr)")
+        try expectExact(parseJSON(viaTCP.stdout), server: server, clients: clients, unixBusyProven: false)
+        let viaTCP6 = try myconn(["list", "--json", "--no-defaults", "-uroot", "-h", "::1", "-P", "\(server.port)"])
+        #expect(viaTCP6.status == 0, "\(viaTCP6.stderr)")
+        try expectExact(parseJSON(viaTCP6.stdout), server: server, clients: clients, unixBusyProven: false)
+    }
+
+    @Test("with performance_schema on, busy unix-socket sessions are proven too")
+    func performanceSchema() throws {
+        let server = try TestServer(extraArgs: ["--performance-schema=ON"])
+        let clients = try DemoClientsProcess(server: server, specs: Self.mix)
+        let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try parseJSON(r.stdout)
+        try expectExact(json, server: server, clients: clients, unixBusyProven: true)
+        let sessions = try #require(json["sessions"] as? [[String: Any]])
+        #expect(sessions.contains { $0["match"] as? String == "performance_schema" })
+        #expect(r.stderr.isEmpty, "myconn's own socket is attributed too, so no warning: \(r.stderr)")
+    }
+
+    @Test("mysqld in its own network namespace; clients inside it; myconn outside through the socket path")
+    func ownNetworkNamespace() throws {
+        let server = try TestServer(ownNetworkNamespace: true)
+        let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp4:busy:2", "tcp6:idle:1", "unix:idle:2", "unix:busy:1"])
+        // The port is not reachable from here: only the socket path crosses the namespace.
+        let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+        #expect(r.status == 0, "\(r.stderr)")
+        try expectExact(parseJSON(r.stdout), server: server, clients: clients, unixBusyProven: false)
+        // Our own /proc/net/tcp does not hold these sockets: proof that mysqld's namespace was read.
+        let ownTCP = try String(contentsOfFile: "/proc/self/net/tcp", encoding: .utf8)
+        #expect(!ownTCP.contains(String(format: ":%04X 01", server.port)))
+    }
+
+    @Test("HOST as a name (name resolution on): matched by peer port, and the fd is still exact")
+    func resolvedNames() throws {
+        let server = try TestServer(resolveNames: true)
+        let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp4:busy:1"])
+        let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try parseJSON(r.stdout)
+        let sessions = try #require(json["sessions"] as? [[String: Any]])
+        let tcp = sessions.filter { ($0["host"] as? String)?.hasPrefix("localhost:") == true }
+        #expect(tcp.count == 3, "the server shows names: \(sessions.map { $0["host"] ?? "" })")
+        #expect(tcp.allSatisfy { $0["match"] as? String == "port" })
+        try expectExact(json, server: server, clients: clients, unixBusyProven: false)
+    }
+
+    @Test("--all adds the listeners; the table prints every session with its fd")
+    func tableAndListeners() throws {
+        let server = try TestServer()
+        let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1", "unix:idle:1"])
+        let json = try parseJSON(try myconn(["list", "--json", "--all", "--no-defaults", "-uroot", "-S", server.socketPath]).stdout)
+        let listening = try #require(json["listening_sockets"] as? [[String: Any]])
+        #expect(Set(listening.compactMap { $0["transport"] as? String }) == ["tcp4", "tcp6", "unix"])
+        #expect(listening.contains { $0["local"] as? String == "127.0.0.1:\(server.port)" && $0["tcp_state"] as? String == "LISTEN" })
+        let table = try myconn(["list", "--no-defaults", "-uroot", "-S", server.socketPath])
+        #expect(table.status == 0)
+        let oracle = try Oracle(server: server)
+        for c in clients.sessions {
+            let fd = try #require(oracle.serverEnd(of: c)?.fd)
+            let row = table.stdout.split(separator: "\n").first { $0.hasPrefix("\(c.id) ") }
+            let cells = try #require(row).split(separator: " ", omittingEmptySubsequences: true)
+            #expect(cells.contains(Substring(String(fd))), "session \(c.id) row shows fd \(fd): \(row ?? "")")
+        }
+    }
+}
