@@ -54,7 +54,8 @@ public struct Lister {
         let mysqld: MysqldProcess
         do {
             mysqld = try MysqldLocator(proc: proc).locate(connectionFD: source.socketDescriptor,
-                                                         serverPort: facts.port, requested: requestedPID)
+                                                         serverPort: facts.port, requested: requestedPID,
+                                                         serverUptime: facts.uptimeSeconds)
         } catch {
             throw .locate(error)
         }

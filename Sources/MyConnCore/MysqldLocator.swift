@@ -38,7 +38,9 @@ public struct MysqldLocator: Sendable {
     /// - Parameters:
     ///   - connectionFD: our SQL connection's descriptor in this process.
     ///   - requested: `--pid`, verified rather than trusted.
-    public func locate(connectionFD: Int32, serverPort: UInt16, requested: Int32?) throws(LocateError) -> MysqldProcess {
+    ///   - serverUptime: the server's `Uptime`, to choose among processes that cannot be inspected.
+    public func locate(connectionFD: Int32, serverPort: UInt16, requested: Int32?,
+                       serverUptime: UInt64? = nil) throws(LocateError) -> MysqldProcess {
         if let requested, !proc.exists(pid: requested) { throw .processGone(pid: requested) }
         let owner = ownerOfServerEnd(connectionFD: connectionFD)
         if let requested {
@@ -55,7 +57,7 @@ public struct MysqldLocator: Sendable {
             }
         }
         if let owner { return owner }
-        return try byNameAndPort(serverPort)
+        return try byNameAndPort(serverPort, serverUptime: serverUptime)
     }
 
     /// The process that holds the other end of our connection, when we can see it.
@@ -106,7 +108,7 @@ public struct MysqldLocator: Sendable {
         }
     }
 
-    func byNameAndPort(_ port: UInt16) throws(LocateError) -> MysqldProcess {
+    func byNameAndPort(_ port: UInt16, serverUptime: UInt64?) throws(LocateError) -> MysqldProcess {
         let named = proc.pids().filter { Self.serverNames.contains((try? proc.comm(pid: $0)) ?? "") }
         let proven = named.filter { listens(pid: $0, port: port) == .yes }
         if proven.count == 1 {
@@ -117,7 +119,20 @@ public struct MysqldLocator: Sendable {
         if unverifiable.count == 1 {
             return MysqldProcess(pid: unverifiable[0], evidence: "the only mysqld/mariadbd with a listener on port \(port) in its namespace (its descriptors are not readable)")
         }
-        if unverifiable.count > 1 { throw .ambiguous(pids: unverifiable.sorted(), port: port) }
+        if unverifiable.count > 1 {
+            // Processes sharing a network namespace all show the same listener. Without their
+            // descriptors, the one whose age (world-readable /proc/<pid>/stat) agrees with the
+            // server's own Uptime, within 2 s, is it, if it alone does.
+            if let serverUptime {
+                let agreeing = unverifiable.filter { pid in
+                    proc.processAge(pid: pid).map { abs($0 - Double(serverUptime)) <= 2 } ?? false
+                }
+                if agreeing.count == 1 {
+                    return MysqldProcess(pid: agreeing[0], evidence: "the mysqld/mariadbd on port \(port)'s namespace whose age matches the server's Uptime (its descriptors are not readable)")
+                }
+            }
+            throw .ambiguous(pids: unverifiable.sorted(), port: port)
+        }
         throw .notFound(why: "no process owns the server end of myconn's connection in this network namespace, and no mysqld/mariadbd process listens on port \(port)")
     }
 }

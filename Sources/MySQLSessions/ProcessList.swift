@@ -36,15 +36,18 @@ public struct ServerFacts: Sendable, Equatable {
     public var threadHandling: String
     /// Whether the current user holds PROCESS (else the processlist shows only its own sessions).
     public var hasProcessPrivilege: Bool
+    /// Seconds since the server started (status variable `Uptime`).
+    public var uptimeSeconds: UInt64?
 
     public init(version: String, port: UInt16, connectionID: UInt64, performanceSchema: Bool,
-                threadHandling: String, hasProcessPrivilege: Bool) {
+                threadHandling: String, hasProcessPrivilege: Bool, uptimeSeconds: UInt64? = nil) {
         self.version = version
         self.port = port
         self.connectionID = connectionID
         self.performanceSchema = performanceSchema
         self.threadHandling = threadHandling
         self.hasProcessPrivilege = hasProcessPrivilege
+        self.uptimeSeconds = uptimeSeconds
     }
 
     /// Each session has its own OS thread for its whole life: a TID then names one session.
@@ -52,12 +55,13 @@ public struct ServerFacts: Sendable, Equatable {
 }
 
 extension MySQLConnection {
-    /// Reads ``ServerFacts`` in two statements.
+    /// Reads ``ServerFacts`` in three statements.
     public func serverFacts() throws(MySQLError) -> ServerFacts {
         let r = try query("SELECT @@version, @@port, CONNECTION_ID(), @@performance_schema, @@thread_handling")
         guard let row = r.rows.first else {
             throw MySQLError(kind: .query, code: 0, message: "the server returned no row for its own variables")
         }
+        let uptime = try query("SHOW GLOBAL STATUS LIKE 'Uptime'")
         // information_schema.USER_PRIVILEGES lists the current account's global privileges,
         // one row each, also when granted as ALL PRIVILEGES.
         let privs = try query("""
@@ -70,7 +74,8 @@ extension MySQLConnection {
             connectionID: UInt64(row[2] ?? "") ?? 0,
             performanceSchema: row[3] == "1",
             threadHandling: row[4] ?? "",
-            hasProcessPrivilege: (Int(privs.rows.first?[0] ?? "0") ?? 0) > 0
+            hasProcessPrivilege: (Int(privs.rows.first?[0] ?? "0") ?? 0) > 0,
+            uptimeSeconds: uptime.rows.first.flatMap { $0.count > 1 ? UInt64($0[1] ?? "") : nil }
         )
     }
 

@@ -187,6 +187,17 @@ public struct ProcReader: Sendable {
         return text
     }
 
+    /// Seconds since the process started: `/proc/uptime` minus `starttime` of `/proc/<pid>/stat`
+    /// (both world-readable). nil when either cannot be read.
+    public func processAge(pid: Int32) -> Double? {
+        guard let stat = try? readText(path(pid, "stat"), pid: pid),
+              let uptime = try? readText(procRoot.appending("uptime"), pid: pid),
+              let now = Double(uptime.prefix { $0 != " " }),
+              let start = ProcStat.startTimeTicks(stat)
+        else { return nil }
+        return now - Double(start) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// Whether `/proc/<pid>` exists.
     public func exists(pid: Int32) -> Bool {
         access(procRoot.appending("\(pid)").string, F_OK) == 0

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 
 @main
 struct MyConn: ParsableCommand {
@@ -11,8 +14,24 @@ struct MyConn: ParsableCommand {
         helpNames: [.long]
     )
 
-    /// Accepts the `mysql` client's option habits (`-uroot`, `-pSECRET`, bare `-p`) before parsing.
+    /// Accepts the `mysql` client's option habits (`-uroot`, `-pSECRET`, bare `-p`) and turns
+    /// every argument error into one line on stderr with exit status 64.
     static func main() {
-        main(MySQLStyleArguments.rewrite(Array(CommandLine.arguments.dropFirst())))
+        let args = MySQLStyleArguments.rewrite(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(args)
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            let message = self.message(for: error)
+            if let first = message.split(separator: "\n").first {
+                printError("myconn: \(first) (see myconn --help)")
+            }
+            Glibc.exit(code.rawValue)
+        }
     }
 }

@@ -40,81 +40,83 @@ func expectExact(_ json: [String: Any], server: TestServer, clients: DemoClients
     }
 }
 
-@Suite("list: every session's fd and inode are exact on a real mariadbd", .serialized, .enabled(if: isRoot, needsRoot))
-struct ListExactnessTests {
-    static let mix = ["tcp4:idle:3", "tcp4:busy:2", "tcp6:idle:2", "tcp6:busy:1", "unix:idle:3", "unix:busy:2"]
+extension RealServer {
+    @Suite("list: every session's fd and inode are exact on a real mariadbd")
+    struct ListExactnessTests {
+        static let mix = ["tcp4:idle:3", "tcp4:busy:2", "tcp6:idle:2", "tcp6:busy:1", "unix:idle:3", "unix:busy:2"]
 
-    @Test("clients over 127.0.0.1, ::1 and the unix socket, idle and in SELECT SLEEP; myconn over the socket and over TCP")
-    func loopbackAndUnix() throws {
-        let server = try TestServer()
-        let clients = try DemoClientsProcess(server: server, specs: Self.mix)
-        let viaSocket = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
-        #expect(viaSocket.status == 0, "\(viaSocket.stderr)")
-        try expectExact(parseJSON(viaSocket.stdout), server: server, clients: clients, unixBusyProven: false)
-        let viaTCP = try myconn(["list", "--json", "--no-defaults", "-uroot", "-h127.0.0.1", "-P\(server.port)"])
-        #expect(viaTCP.status == 0, "\(viaTCP.stderr)")
-        try expectExact(parseJSON(viaTCP.stdout), server: server, clients: clients, unixBusyProven: false)
-        let viaTCP6 = try myconn(["list", "--json", "--no-defaults", "-uroot", "-h", "::1", "-P", "\(server.port)"])
-        #expect(viaTCP6.status == 0, "\(viaTCP6.stderr)")
-        try expectExact(parseJSON(viaTCP6.stdout), server: server, clients: clients, unixBusyProven: false)
-    }
+        @Test("clients over 127.0.0.1, ::1 and the unix socket, idle and in SELECT SLEEP; myconn over the socket and over TCP")
+        func loopbackAndUnix() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: Self.mix)
+            let viaSocket = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(viaSocket.status == 0, "\(viaSocket.stderr)")
+            try expectExact(parseJSON(viaSocket.stdout), server: server, clients: clients, unixBusyProven: false)
+            let viaTCP = try myconn(["list", "--json", "--no-defaults", "-uroot", "-h127.0.0.1", "-P\(server.port)"])
+            #expect(viaTCP.status == 0, "\(viaTCP.stderr)")
+            try expectExact(parseJSON(viaTCP.stdout), server: server, clients: clients, unixBusyProven: false)
+            let viaTCP6 = try myconn(["list", "--json", "--no-defaults", "-uroot", "-h", "::1", "-P", "\(server.port)"])
+            #expect(viaTCP6.status == 0, "\(viaTCP6.stderr)")
+            try expectExact(parseJSON(viaTCP6.stdout), server: server, clients: clients, unixBusyProven: false)
+        }
 
-    @Test("with performance_schema on, busy unix-socket sessions are proven too")
-    func performanceSchema() throws {
-        let server = try TestServer(extraArgs: ["--performance-schema=ON"])
-        let clients = try DemoClientsProcess(server: server, specs: Self.mix)
-        let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
-        #expect(r.status == 0, "\(r.stderr)")
-        let json = try parseJSON(r.stdout)
-        try expectExact(json, server: server, clients: clients, unixBusyProven: true)
-        let sessions = try #require(json["sessions"] as? [[String: Any]])
-        #expect(sessions.contains { $0["match"] as? String == "performance_schema" })
-        #expect(r.stderr.isEmpty, "myconn's own socket is attributed too, so no warning: \(r.stderr)")
-    }
+        @Test("with performance_schema on, busy unix-socket sessions are proven too")
+        func performanceSchema() throws {
+            let server = try TestServer(extraArgs: ["--performance-schema=ON"])
+            let clients = try DemoClientsProcess(server: server, specs: Self.mix)
+            let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try parseJSON(r.stdout)
+            try expectExact(json, server: server, clients: clients, unixBusyProven: true)
+            let sessions = try #require(json["sessions"] as? [[String: Any]])
+            #expect(sessions.contains { $0["match"] as? String == "performance_schema" })
+            #expect(r.stderr.isEmpty, "myconn's own socket is attributed too, so no warning: \(r.stderr)")
+        }
 
-    @Test("mysqld in its own network namespace; clients inside it; myconn outside through the socket path")
-    func ownNetworkNamespace() throws {
-        let server = try TestServer(ownNetworkNamespace: true)
-        let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp4:busy:2", "tcp6:idle:1", "unix:idle:2", "unix:busy:1"])
-        // The port is not reachable from here: only the socket path crosses the namespace.
-        let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
-        #expect(r.status == 0, "\(r.stderr)")
-        try expectExact(parseJSON(r.stdout), server: server, clients: clients, unixBusyProven: false)
-        // Our own /proc/net/tcp does not hold these sockets: proof that mysqld's namespace was read.
-        let ownTCP = try String(contentsOfFile: "/proc/self/net/tcp", encoding: .utf8)
-        #expect(!ownTCP.contains(String(format: ":%04X 01", server.port)))
-    }
+        @Test("mysqld in its own network namespace; clients inside it; myconn outside through the socket path")
+        func ownNetworkNamespace() throws {
+            let server = try TestServer(ownNetworkNamespace: true)
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp4:busy:2", "tcp6:idle:1", "unix:idle:2", "unix:busy:1"])
+            // The port is not reachable from here: only the socket path crosses the namespace.
+            let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(r.status == 0, "\(r.stderr)")
+            try expectExact(parseJSON(r.stdout), server: server, clients: clients, unixBusyProven: false)
+            // Our own /proc/net/tcp does not hold these sockets: proof that mysqld's namespace was read.
+            let ownTCP = try String(contentsOfFile: "/proc/self/net/tcp", encoding: .utf8)
+            #expect(!ownTCP.contains(String(format: ":%04X 01", server.port)))
+        }
 
-    @Test("HOST as a name (name resolution on): matched by peer port, and the fd is still exact")
-    func resolvedNames() throws {
-        let server = try TestServer(resolveNames: true)
-        let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp4:busy:1"])
-        let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
-        #expect(r.status == 0, "\(r.stderr)")
-        let json = try parseJSON(r.stdout)
-        let sessions = try #require(json["sessions"] as? [[String: Any]])
-        let tcp = sessions.filter { ($0["host"] as? String)?.hasPrefix("localhost:") == true }
-        #expect(tcp.count == 3, "the server shows names: \(sessions.map { $0["host"] ?? "" })")
-        #expect(tcp.allSatisfy { $0["match"] as? String == "port" })
-        try expectExact(json, server: server, clients: clients, unixBusyProven: false)
-    }
+        @Test("HOST as a name (name resolution on): matched by peer port, and the fd is still exact")
+        func resolvedNames() throws {
+            let server = try TestServer(resolveNames: true)
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp4:busy:1"])
+            let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try parseJSON(r.stdout)
+            let sessions = try #require(json["sessions"] as? [[String: Any]])
+            let tcp = sessions.filter { ($0["host"] as? String)?.hasPrefix("localhost:") == true }
+            #expect(tcp.count == 3, "the server shows names: \(sessions.map { $0["host"] ?? "" })")
+            #expect(tcp.allSatisfy { $0["match"] as? String == "port" })
+            try expectExact(json, server: server, clients: clients, unixBusyProven: false)
+        }
 
-    @Test("--all adds the listeners; the table prints every session with its fd")
-    func tableAndListeners() throws {
-        let server = try TestServer()
-        let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1", "unix:idle:1"])
-        let json = try parseJSON(try myconn(["list", "--json", "--all", "--no-defaults", "-uroot", "-S", server.socketPath]).stdout)
-        let listening = try #require(json["listening_sockets"] as? [[String: Any]])
-        #expect(Set(listening.compactMap { $0["transport"] as? String }) == ["tcp4", "tcp6", "unix"])
-        #expect(listening.contains { $0["local"] as? String == "127.0.0.1:\(server.port)" && $0["tcp_state"] as? String == "LISTEN" })
-        let table = try myconn(["list", "--no-defaults", "-uroot", "-S", server.socketPath])
-        #expect(table.status == 0)
-        let oracle = try Oracle(server: server)
-        for c in clients.sessions {
-            let fd = try #require(oracle.serverEnd(of: c)?.fd)
-            let row = table.stdout.split(separator: "\n").first { $0.hasPrefix("\(c.id) ") }
-            let cells = try #require(row).split(separator: " ", omittingEmptySubsequences: true)
-            #expect(cells.contains(Substring(String(fd))), "session \(c.id) row shows fd \(fd): \(row ?? "")")
+        @Test("--all adds the listeners; the table prints every session with its fd")
+        func tableAndListeners() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1", "unix:idle:1"])
+            let json = try parseJSON(try myconn(["list", "--json", "--all", "--no-defaults", "-uroot", "-S", server.socketPath]).stdout)
+            let listening = try #require(json["listening_sockets"] as? [[String: Any]])
+            #expect(Set(listening.compactMap { $0["transport"] as? String }) == ["tcp4", "tcp6", "unix"])
+            #expect(listening.contains { $0["local"] as? String == "127.0.0.1:\(server.port)" && $0["tcp_state"] as? String == "LISTEN" })
+            let table = try myconn(["list", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(table.status == 0)
+            let oracle = try Oracle(server: server)
+            for c in clients.sessions {
+                let fd = try #require(oracle.serverEnd(of: c)?.fd)
+                let row = table.stdout.split(separator: "\n").first { $0.hasPrefix("\(c.id) ") }
+                let cells = try #require(row).split(separator: " ", omittingEmptySubsequences: true)
+                #expect(cells.contains(Substring(String(fd))), "session \(c.id) row shows fd \(fd): \(row ?? "")")
+            }
         }
     }
 }

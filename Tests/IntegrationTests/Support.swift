@@ -76,3 +76,9 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
 }
+
+/// Every real-server suite nests here, so they run one at a time: a child spawned by one test
+/// would otherwise inherit the pipe ends of another test's child (Foundation's Process does not
+/// close them), and each suite's mariadbd gets the machine's two cores to itself.
+@Suite("Real mariadbd", .serialized, .enabled(if: isRoot, needsRoot))
+struct RealServer {}

@@ -57,4 +57,14 @@ struct OtherParsersTests {
         #expect(ThreadSyscall(text: "-1 0x7ffc 0x7f00\n") == .running)
         #expect(ThreadSyscall(text: "7 0x1 0x2\n") == nil)
     }
+
+    @Test("stat: starttime is counted from the last parenthesis, whatever the command name holds")
+    func stat() throws {
+        let text = try fixture("proc-stat-odd-comm")
+        #expect(text.contains("(x) (y)"))
+        let fields = text.split(separator: " ")
+        // With the name's own space, field 22 sits one word further on when split naively.
+        #expect(ProcStat.startTimeTicks(text) == UInt64(fields[22]))
+        #expect(ProcStat.startTimeTicks("12 (cat) R") == nil)
+    }
 }

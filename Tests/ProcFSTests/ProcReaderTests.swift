@@ -44,4 +44,11 @@ struct ProcReaderTests {
         let table = try ProcReader().fdTable(pid: getpid())
         #expect(table[fd] == .socket(inode: UInt64(st.st_ino)))
     }
+
+    @Test("the live /proc: our own age is positive and below the time since boot")
+    func liveAge() throws {
+        let age = try #require(ProcReader().processAge(pid: getpid()))
+        let uptime = try #require(Double(String(contentsOfFile: "/proc/uptime", encoding: .utf8).prefix { $0 != " " }))
+        #expect(age >= 0 && age <= uptime)
+    }
 }
