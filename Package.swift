@@ -25,10 +25,12 @@ let package = Package(
         ),
         // C only for what Swift cannot call or see (hidden structs, variadic calls).
         .target(name: "CShims"),
+        // sock_diag codec: requests and replies as bytes, pure.
+        .target(name: "SockDiag", dependencies: ["ProcFS"]),
         // Thin typed wrappers over socket syscalls; no policy.
         .target(
             name: "LinuxKernel",
-            dependencies: ["CShims", "ProcFS", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CShims", "ProcFS", "SockDiag", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // libmariadb wrapper: connect with mysql-client options, processlist, server facts.
         .target(
@@ -43,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "myconn",
             dependencies: [
-                "MyConnCore", "MySQLSessions", "ProcFS",
+                "MyConnCore", "MySQLSessions", "ProcFS", "LinuxKernel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +58,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"], exclude: ["Fixtures"]),
+        .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "ProcFS"], exclude: ["Fixtures"]),
         .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions"], exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProcFS"]),
     ],

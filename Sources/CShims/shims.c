@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sched.h>
 #include <sys/socket.h>
 #include "myconn_shims.h"
 
@@ -10,4 +11,8 @@ int myconn_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid) 
     *uid = cred.uid;
     *gid = cred.gid;
     return 0;
+}
+
+int myconn_setns_net(int fd) {
+    return setns(fd, CLONE_NEWNET);
 }

@@ -31,11 +31,17 @@ public struct Lister {
     public var proc: ProcReader
     public var includeListening: Bool
     public var requestedPID: Int32?
+    public var kernelSource: KernelSource
+    /// Sees the sock_diag socket before it is used (the hidden raw-reply recorder).
+    public var recorder: ((NetlinkSockDiag) -> Void)?
 
-    public init(proc: ProcReader = ProcReader(), includeListening: Bool = false, requestedPID: Int32? = nil) {
+    public init(proc: ProcReader = ProcReader(), includeListening: Bool = false, requestedPID: Int32? = nil,
+                kernelSource: KernelSource = .netlink, recorder: ((NetlinkSockDiag) -> Void)? = nil) {
         self.proc = proc
         self.includeListening = includeListening
         self.requestedPID = requestedPID
+        self.kernelSource = kernelSource
+        self.recorder = recorder
     }
 
     public func run(source: some SessionSource) throws(ListError) -> ListReport {
@@ -61,11 +67,13 @@ public struct Lister {
         }
         let kernel: KernelSnapshot
         do {
-            kernel = try KernelSnapshot.read(pid: mysqld.pid, proc: proc)
+            kernel = try KernelSnapshot.read(pid: mysqld.pid, proc: proc, source: kernelSource, serverPort: facts.port,
+                                             recorder: recorder)
         } catch {
             throw .kernel(error)
         }
         var incomplete = false
+        if let why = kernel.fallbackReason { warnings.append("TCP table read from /proc instead of sock_diag: \(why)") }
         if kernel.fds == nil {
             incomplete = true
             warnings.append("columns fd (all sessions) and unix-socket sockets missing: \(SessionJoin.fdReason(kernel.fdError))")
@@ -77,7 +85,8 @@ public struct Lister {
 
         let joined = SessionJoin(rows: rows, selfID: facts.connectionID, selfPeer: selfPeer, serverPort: facts.port,
                                  kernel: kernel, unixEvidence: unixEvidence, includeListening: includeListening).run()
-        return ListReport(server: ServerView(pid: mysqld.pid, version: facts.version, port: facts.port),
+        return ListReport(server: ServerView(pid: mysqld.pid, version: facts.version, port: facts.port,
+                                             kernelSource: kernel.tcpSource),
                           sessions: joined.sessions, unmatchedSockets: joined.unmatchedSockets,
                           listeningSockets: joined.listeningSockets, warnings: warnings + joined.warnings,
                           kernelViewIncomplete: incomplete)

@@ -78,11 +78,14 @@ public struct ServerView: Sendable, Equatable {
     public var pid: Int32?
     public var version: String
     public var port: UInt16
+    /// Where the TCP table came from.
+    public var kernelSource: KernelSource
 
-    public init(pid: Int32?, version: String, port: UInt16) {
+    public init(pid: Int32?, version: String, port: UInt16, kernelSource: KernelSource) {
         self.pid = pid
         self.version = version
         self.port = port
+        self.kernelSource = kernelSource
     }
 }
 

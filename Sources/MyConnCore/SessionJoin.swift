@@ -55,7 +55,9 @@ public struct SessionJoin: Sendable {
             listenerPorts = [serverPort]
             ownedTCP = kernel.tcp.filter { $0.inode != 0 && $0.local.port == serverPort }
         }
-        let connectedTCP = ownedTCP.filter { $0.state != .listen }
+        // Sessions are connections accepted on mysqld's listening ports; mysqld's own outgoing
+        // connections (a replica's to its primary) are not, and sock_diag is asked for these ports only.
+        let connectedTCP = ownedTCP.filter { $0.state != .listen && listenerPorts.contains($0.local.port) }
         var byPeer: [SocketAddress: [Int]] = [:]
         for (i, e) in connectedTCP.enumerated() { byPeer[e.peer.normalized, default: []].append(i) }
 

@@ -44,7 +44,7 @@ public struct ThreadSocketProbe: Sendable {
             }
             fd = bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
         default:
-            return .notProven("its thread \(tid) is in syscall \(nr), not waiting on its socket")
+            return .notProven("its thread \(tid) is in \(SyscallNumbers.describe(nr)), not waiting on its socket")
         }
         guard let second = try? proc.threadSyscall(pid: pid, tid: tid), second == first else {
             return .notProven("its thread \(tid) moved on while being read")

@@ -55,27 +55,26 @@ public struct ServerFacts: Sendable, Equatable {
 }
 
 extension MySQLConnection {
-    /// Reads ``ServerFacts`` in three statements.
+    /// Reads ``ServerFacts`` in one round trip.
     public func serverFacts() throws(MySQLError) -> ServerFacts {
-        let r = try query("SELECT @@version, @@port, CONNECTION_ID(), @@performance_schema, @@thread_handling")
-        guard let row = r.rows.first else {
-            throw MySQLError(kind: .query, code: 0, message: "the server returned no row for its own variables")
-        }
-        let uptime = try query("SHOW GLOBAL STATUS LIKE 'Uptime'")
         // information_schema.USER_PRIVILEGES lists the current account's global privileges,
         // one row each, also when granted as ALL PRIVILEGES.
-        let privs = try query("""
-            SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES \
-            WHERE PRIVILEGE_TYPE IN ('PROCESS', 'SUPER')
+        let r = try query("""
+            SELECT @@version, @@port, CONNECTION_ID(), @@performance_schema, @@thread_handling, \
+            (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ('PROCESS', 'SUPER')), \
+            (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME')
             """)
+        guard let row = r.rows.first, row.count == 7 else {
+            throw MySQLError(kind: .query, code: 0, message: "the server returned no row for its own variables")
+        }
         return ServerFacts(
             version: row[0] ?? serverVersion,
             port: UInt16(row[1] ?? "") ?? 0,
             connectionID: UInt64(row[2] ?? "") ?? 0,
             performanceSchema: row[3] == "1",
             threadHandling: row[4] ?? "",
-            hasProcessPrivilege: (Int(privs.rows.first?[0] ?? "0") ?? 0) > 0,
-            uptimeSeconds: uptime.rows.first.flatMap { $0.count > 1 ? UInt64($0[1] ?? "") : nil }
+            hasProcessPrivilege: (Int(row[5] ?? "0") ?? 0) > 0,
+            uptimeSeconds: UInt64(row[6] ?? "")
         )
     }
 

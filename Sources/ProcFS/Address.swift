@@ -85,22 +85,7 @@ extension SocketAddress {
     /// IPv4 is one 32-bit word and IPv6 four, each printed in the writer's byte order
     /// (reversed bytes on x86 and arm64); the port is plain big-endian hex.
     public init?(procHex: Substring, byteOrder: WordByteOrder = .host) {
-        guard let colon = procHex.lastIndex(of: ":") else { return nil }
-        let addrHex = procHex[procHex.startIndex..<colon]
-        let portHex = procHex[procHex.index(after: colon)...]
-        guard portHex.count == 4, let port = UInt16(portHex, radix: 16) else { return nil }
-        guard addrHex.count == 8 || addrHex.count == 32 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(16)
-        var wordStart = addrHex.startIndex
-        while wordStart < addrHex.endIndex {
-            let wordEnd = addrHex.index(wordStart, offsetBy: 8)
-            guard let word = UInt32(addrHex[wordStart..<wordEnd], radix: 16) else { return nil }
-            let be = [UInt8(word >> 24), UInt8((word >> 16) & 0xff), UInt8((word >> 8) & 0xff), UInt8(word & 0xff)]
-            bytes.append(contentsOf: byteOrder == .little ? be.reversed() : be)
-            wordStart = wordEnd
-        }
-        let ip: IPAddress = bytes.count == 4 ? .v4(bytes[0], bytes[1], bytes[2], bytes[3]) : .v6(bytes)
-        self.init(ip: ip, port: port)
+        guard let decoded = NetTCPParser.address(ArraySlice(procHex.utf8), byteOrder: byteOrder) else { return nil }
+        self = decoded
     }
 }

@@ -43,7 +43,9 @@ public struct ProcReader: Sendable {
         }
         defer { try? fd.close() }
         var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        // One large read per call: /proc/net/tcp re-walks the socket hash to its position on
+        // every read(2), so small reads make a big table quadratic.
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n: Int
             do {
@@ -71,16 +73,16 @@ public struct ProcReader: Sendable {
     /// `/proc/<pid>/net/tcp` or `tcp6`: the sockets of the process's network namespace.
     public func tcpSockets(pid: Int32, family: TCPFamily) throws(ProcError) -> [TCPSocketEntry] {
         let p = path(pid, "net/\(family.procFileName)")
-        let text: String
+        let bytes: [UInt8]
         do {
-            text = try readText(p, pid: pid)
+            bytes = try readBytes(p, pid: pid)
         } catch .processGone(let gonePid) {
             // A kernel without IPv6 has no tcp6; the process itself may still be there.
             if family == .tcp6, exists(pid: pid) { return [] }
             throw .processGone(pid: gonePid)
         }
         do {
-            return try NetTCPParser.parse(text, family: family)
+            return try NetTCPParser.parse(bytes: bytes, family: family)
         } catch {
             throw .malformed(error)
         }
@@ -144,6 +146,15 @@ public struct ProcReader: Sendable {
         let n = readlink(p.string, &buf, buf.count)
         if n < 0 { throw Self.classify(Errno(rawValue: errno), path: p, pid: pid) }
         return FDTarget(link: String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
+    /// The namespace link `/proc/<pid>/ns/<kind>`, e.g. `net:[4026531840]`: equal links, same namespace.
+    public func namespaceLink(pid: Int32, kind: String) throws(ProcError) -> String {
+        let p = path(pid, "ns/\(kind)")
+        var buf = [CChar](repeating: 0, count: 256)
+        let n = readlink(p.string, &buf, buf.count)
+        if n < 0 { throw Self.classify(Errno(rawValue: errno), path: p, pid: pid) }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// `/proc/<pid>/task/<tid>/syscall`: what one thread is blocked in.

@@ -1,4 +1,8 @@
 import ArgumentParser
+import LinuxKernel
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import MyConnCore
 import MySQLSessions
 import ProcFS
@@ -27,6 +31,12 @@ struct ListCommand: ParsableCommand {
     @Flag(name: .long, help: "Also list mysqld's listening sockets.")
     var all = false
 
+    @Option(name: .long, help: "Where the TCP table comes from: netlink (sock_diag, filtered to mysqld's ports) or proc (/proc/<pid>/net/tcp*).")
+    var source: KernelSource = .netlink
+
+    @Option(name: .customLong("debug-dump-sock-diag"), help: .hidden)
+    var dumpSockDiag: String?
+
     @Option(name: .long, help: "mysqld's pid as seen from here (verified: it must serve the connection or listen on the server's port).")
     var pid: Int32?
 
@@ -43,14 +53,17 @@ struct ListCommand: ParsableCommand {
             throw Self.exit(for: error, options: options)
         }
         let report: ListReport
+        let recorder = SockDiagRecorder(path: dumpSockDiag)
         do {
-            report = try Lister(includeListening: all, requestedPID: pid).run(source: conn)
+            report = try Lister(includeListening: all, requestedPID: pid, kernelSource: source,
+                                recorder: dumpSockDiag == nil ? nil : recorder.attach).run(source: conn)
         } catch {
             throw Self.exit(for: error)
         }
+        try recorder.write()
         for w in report.warnings { printError("myconn: warning: \(w)") }
         if json {
-            print(JSONReport.render(report))
+            Terminal.writeStdout(JSONReport.render(report) + [0x0A])
         } else {
             print(TableReport.render(report, width: Terminal.width()), terminator: "")
         }
@@ -93,5 +106,29 @@ struct ListCommand: ParsableCommand {
         case .kernel(let e):
             return fail(.internalError, "reading mysqld's sockets failed: \(e)")
         }
+    }
+}
+
+extension KernelSource: ExpressibleByArgument {}
+
+/// `--debug-dump-sock-diag FILE`: writes every raw sock_diag reply datagram, concatenated (a
+/// valid netlink message stream), so a live server's replies can be replayed in unit tests.
+final class SockDiagRecorder {
+    let path: String?
+    private var sockets: [NetlinkSockDiag] = []
+
+    init(path: String?) { self.path = path }
+
+    func attach(_ diag: NetlinkSockDiag) {
+        diag.recording = []
+        sockets.append(diag)
+    }
+
+    func write() throws {
+        guard let path else { return }
+        let bytes = sockets.flatMap { $0.recording ?? [] }.flatMap { $0 }
+        guard let f = fopen(path, "w") else { throw fail(.usage, "cannot write --debug-dump-sock-diag \(path)") }
+        defer { fclose(f) }
+        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
     }
 }

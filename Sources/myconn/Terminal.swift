@@ -7,6 +7,11 @@ func fputsStderr(_ s: String) {
 }
 
 enum Terminal {
+    static func writeStdout(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, stdout) }
+        fflush(stdout)
+    }
+
     /// Columns of the terminal on stdout (`TIOCGWINSZ`), or `$COLUMNS`; nil when stdout is
     /// not a terminal, so piped output is never cut.
     static func width() -> Int? {

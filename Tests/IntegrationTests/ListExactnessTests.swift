@@ -40,6 +40,29 @@ func expectExact(_ json: [String: Any], server: TestServer, clients: DemoClients
     }
 }
 
+/// `--source netlink` and `--source proc` give the same kernel columns for every session and socket.
+func expectSourcesAgree(server: TestServer, clients: DemoClientsProcess,
+                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func kernelView(_ source: String) throws -> [String] {
+        let r = try myconn(["list", "--json", "--all", "--source", source, "--no-defaults", "-uroot", "-S", server.socketPath])
+        #expect(r.status == 0, "\(source): \(r.stderr)", sourceLocation: sourceLocation)
+        let json = try parseJSON(r.stdout)
+        #expect((json["server"] as? [String: Any])?["kernel_source"] as? String == source, sourceLocation: sourceLocation)
+        let keys = ["transport", "fd", "inode", "local", "peer", "tcp_state", "match", "unresolved"]
+        func line(_ o: [String: Any], _ id: Any?) -> String {
+            "\(id ?? "-") " + keys.map { String(describing: o[$0] ?? "absent") }.joined(separator: " ")
+        }
+        let sessions = (json["sessions"] as? [[String: Any]] ?? []).map { line($0, $0["id"]) }
+        let sockets = ((json["unmatched_sockets"] as? [[String: Any]] ?? []) + (json["listening_sockets"] as? [[String: Any]] ?? []))
+            .map { line($0, nil) }.sorted()
+        return sessions + sockets
+    }
+    let netlink = try kernelView("netlink")
+    let proc = try kernelView("proc")
+    #expect(netlink == proc, sourceLocation: sourceLocation)
+    #expect(netlink.count >= clients.sessions.count, sourceLocation: sourceLocation)
+}
+
 extension RealServer {
     @Suite("list: every session's fd and inode are exact on a real mariadbd")
     struct ListExactnessTests {
@@ -58,6 +81,7 @@ extension RealServer {
             let viaTCP6 = try myconn(["list", "--json", "--no-defaults", "-uroot", "-h", "::1", "-P", "\(server.port)"])
             #expect(viaTCP6.status == 0, "\(viaTCP6.stderr)")
             try expectExact(parseJSON(viaTCP6.stdout), server: server, clients: clients, unixBusyProven: false)
+            try expectSourcesAgree(server: server, clients: clients)
         }
 
         @Test("with performance_schema on, busy unix-socket sessions are proven too")
@@ -80,7 +104,11 @@ extension RealServer {
             // The port is not reachable from here: only the socket path crosses the namespace.
             let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
             #expect(r.status == 0, "\(r.stderr)")
-            try expectExact(parseJSON(r.stdout), server: server, clients: clients, unixBusyProven: false)
+            let json = try parseJSON(r.stdout)
+            try expectExact(json, server: server, clients: clients, unixBusyProven: false)
+            #expect((json["server"] as? [String: Any])?["kernel_source"] as? String == "netlink",
+                    "sock_diag was opened inside mysqld's namespace (setns)")
+            try expectSourcesAgree(server: server, clients: clients)
             // Our own /proc/net/tcp does not hold these sockets: proof that mysqld's namespace was read.
             let ownTCP = try String(contentsOfFile: "/proc/self/net/tcp", encoding: .utf8)
             #expect(!ownTCP.contains(String(format: ":%04X 01", server.port)))

@@ -10,6 +10,10 @@
 /// Returns 0, or -1 with errno set.
 int myconn_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
+/// setns(2) with CLONE_NEWNET: moves the calling thread into the network namespace of `fd`.
+/// glibc declares setns only under _GNU_SOURCE. Returns 0, or -1 with errno set.
+int myconn_setns_net(int fd);
+
 #pragma clang assume_nonnull end
 
 #endif

@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import CShims
+import ProcFS
+import SockDiag
+import SystemPackage
+
+/// A NETLINK_SOCK_DIAG socket, opened in a given network namespace (`sock_diag(7)`).
+///
+/// A netlink socket belongs to the namespace it was created in; to reach another process's
+/// namespace a short-lived thread `setns(2)`s into it, creates the socket and ends, so no
+/// thread of ours that does anything else ever changes namespace.
+public final class NetlinkSockDiag {
+    private let fd: Int32
+    private var sequence: UInt32 = 1
+    /// Every datagram received, when recording (the hidden `--debug-dump-sock-diag`).
+    public var recording: [[UInt8]]?
+
+    /// - Parameter namespacePath: e.g. `/proc/<pid>/ns/net`; nil for our own namespace.
+    /// - Throws: `Errno` (EPERM/EACCES without CAP_SYS_ADMIN for another namespace).
+    public init(namespacePath: String? = nil) throws(Errno) {
+        guard let namespacePath else {
+            fd = try Self.openSocket()
+            return
+        }
+        let box = ThreadResult(path: namespacePath)
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { arg in
+            let box = Unmanaged<ThreadResult>.fromOpaque(arg!).takeUnretainedValue()
+            let ns = open(box.path, O_RDONLY | O_CLOEXEC)
+            if ns < 0 { box.errno = errno; return nil }
+            defer { close(ns) }
+            if myconn_setns_net(ns) != 0 { box.errno = errno; return nil }
+            do throws(Errno) { box.fd = try NetlinkSockDiag.openSocket() } catch { box.errno = error.rawValue }
+            return nil
+        }, Unmanaged.passUnretained(box).toOpaque())
+        guard rc == 0 else { throw Errno(rawValue: rc) }
+        pthread_join(thread, nil)
+        guard box.fd >= 0 else { throw Errno(rawValue: box.errno) }
+        fd = box.fd
+    }
+
+    deinit { close(fd) }
+
+    private final class ThreadResult: @unchecked Sendable {
+        let path: String
+        var fd: Int32 = -1
+        var errno: Int32 = 0
+        init(path: String) { self.path = path }
+    }
+
+    static func openSocket() throws(Errno) -> Int32 {
+        let s = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4 /* NETLINK_SOCK_DIAG */)
+        guard s >= 0 else { throw Errno(rawValue: errno) }
+        return s
+    }
+
+    public enum DumpError: Error, Equatable, Sendable {
+        case system(Errno)
+        case reply(InetDiag.ReplyError)
+    }
+
+    /// All TCP sockets of `family` in `states`, with local port `sourcePort` when given.
+    public func dumpTCP(family: UInt8, states: UInt32, sourcePort: UInt16?) throws(DumpError) -> [TCPSocketEntry] {
+        sequence += 1
+        let request = InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence)
+        // An unconnected netlink socket sends to the kernel (port id 0) without an address.
+        let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        guard sent == request.count else { throw .system(Errno(rawValue: errno)) }
+        var entries: [TCPSocketEntry] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .system(Errno(rawValue: errno))
+            }
+            let datagram = Array(buffer[0..<n])
+            recording?.append(datagram)
+            let parsed: (entries: [TCPSocketEntry], done: Bool)
+            do {
+                parsed = try InetDiag.parse(datagram)
+            } catch {
+                throw .reply(error)
+            }
+            entries += parsed.entries
+            if parsed.done || n == 0 { return entries }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import ProcFS
+
+/// The inet_diag part of NETLINK_SOCK_DIAG (`sock_diag(7)`, `linux/inet_diag.h`): requests as
+/// bytes, replies from bytes. Pure; the socket is elsewhere.
+public enum InetDiag {
+    static let sockDiagByFamily: UInt16 = 20
+    static let nlmsgError: UInt16 = 2, nlmsgDone: UInt16 = 3
+    static let flagRequest: UInt16 = 0x1, flagDump: UInt16 = 0x300
+    static let ipprotoTCP: UInt8 = 6
+    public static let afInet: UInt8 = 2, afInet6: UInt8 = 10
+
+    /// Bit `1 << state` for each TCP state.
+    public static func states(_ s: [TCPState]) -> UInt32 { s.reduce(0) { $0 | (1 << UInt32($1.rawValue)) } }
+    public static let allButListen: UInt32 = states(TCPState.allCases.filter { $0 != .listen })
+
+    /// A dump request: `nlmsghdr` + `inet_diag_req_v2`, TCP of `family`, sockets in `states`,
+    /// only local port `sourcePort` when given (the kernel filters: `id.idiag_sport`).
+    public static func dumpRequest(family: UInt8, states: UInt32, sourcePort: UInt16?, sequence: UInt32) -> [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(72)
+        append32(&b, 16 + 56)                     // nlmsg_len
+        append16(&b, sockDiagByFamily)            // nlmsg_type
+        append16(&b, flagRequest | flagDump)      // nlmsg_flags
+        append32(&b, sequence)                    // nlmsg_seq
+        append32(&b, 0)                           // nlmsg_pid
+        b += [family, ipprotoTCP, 0, 0]           // sdiag_family, sdiag_protocol, idiag_ext, pad
+        append32(&b, states)                      // idiag_states
+        let port = sourcePort ?? 0
+        b += [UInt8(port >> 8), UInt8(port & 0xff)]  // idiag_sport, network order
+        b += [UInt8](repeating: 0, count: 46)     // dport, src, dst, if, cookie
+        return b
+    }
+
+    /// A reply that is not a socket list.
+    public enum ReplyError: Error, Equatable, Sendable {
+        /// `NLMSG_ERROR` with this errno (positive).
+        case kernel(errno: Int32)
+        case malformed(String)
+    }
+
+    /// Parses one datagram of a dump reply. `done` is true once `NLMSG_DONE` was seen.
+    public static func parse(_ bytes: [UInt8]) throws(ReplyError) -> (entries: [TCPSocketEntry], done: Bool) {
+        var entries: [TCPSocketEntry] = []
+        var off = 0
+        while off + 16 <= bytes.count {
+            let len = Int(read32(bytes, off))
+            let type = read16(bytes, off + 4)
+            guard len >= 16, off + len <= bytes.count else { throw .malformed("nlmsghdr length \(len) at \(off)") }
+            switch type {
+            case nlmsgDone:
+                return (entries, true)
+            case nlmsgError:
+                guard len >= 20 else { throw .malformed("short NLMSG_ERROR") }
+                let code = Int32(bitPattern: read32(bytes, off + 16))
+                if code != 0 { throw .kernel(errno: -code) }
+            case sockDiagByFamily:
+                guard let e = message(bytes, at: off + 16, length: len - 16) else {
+                    throw .malformed("inet_diag_msg at \(off)")
+                }
+                entries.append(e)
+            default:
+                break
+            }
+            off += (len + 3) & ~3
+        }
+        return (entries, false)
+    }
+
+    /// `struct inet_diag_msg` (72 bytes) as a socket-table row.
+    static func message(_ b: [UInt8], at o: Int, length: Int) -> TCPSocketEntry? {
+        guard length >= 72, let state = TCPState(rawValue: b[o + 1]) else { return nil }
+        let family = b[o]
+        let sport = UInt16(b[o + 4]) << 8 | UInt16(b[o + 5])
+        let dport = UInt16(b[o + 6]) << 8 | UInt16(b[o + 7])
+        func addr(_ at: Int) -> IPAddress? {
+            switch family {
+            case afInet: return .v4(b[at], b[at + 1], b[at + 2], b[at + 3])
+            case afInet6: return .v6(Array(b[at..<(at + 16)]))
+            default: return nil
+            }
+        }
+        guard let src = addr(o + 8), let dst = addr(o + 24) else { return nil }
+        let rqueue = read32(b, o + 56), wqueue = read32(b, o + 60)
+        return TCPSocketEntry(
+            family: family == afInet ? .tcp4 : .tcp6,
+            local: SocketAddress(ip: src, port: sport), peer: SocketAddress(ip: dst, port: dport), state: state,
+            // For listeners the kernel puts the backlog limit in wqueue; /proc/net/tcp shows 0.
+            sendQueue: state == .listen ? 0 : wqueue, recvQueue: rqueue,
+            uid: read32(b, o + 64), inode: UInt64(read32(b, o + 68)))
+    }
+
+    static func append16(_ b: inout [UInt8], _ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }
+    static func append32(_ b: inout [UInt8], _ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }
+    // Netlink headers and inet_diag_msg's u32 fields are in host order; this tool runs on
+    // little-endian Linux (x86_64, arm64).
+    static func read16(_ b: [UInt8], _ o: Int) -> UInt16 { UInt16(b[o]) | UInt16(b[o + 1]) << 8 }
+    static func read32(_ b: [UInt8], _ o: Int) -> UInt32 {
+        UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
+    }
+}

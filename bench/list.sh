@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Times `myconn list --json` beside `ss -tnp` and `lsof -i -a -p <mysqld>` in one run, on a
+# throwaway mariadbd holding N client sessions, and prints medians, ratios and peak memory.
+#
+#   bench/list.sh [N ...]        default: 100 1000 5000
+#
+# Sessions: N TCP (IPv4, idle) from one client process. hyperfine runs each command
+# (warm-up 3, at least 20 runs); peak memory is /usr/bin/time -v's maximum resident set size.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/lib.sh"
+need_swift
+need_build_and_test_packages
+need_packages hyperfine:hyperfine lsof:lsof /usr/bin/time:time
+[ "$(id -u)" -eq 0 ] || { echo "bench: run as root (mariadbd as root, /proc/<pid>/fd)" >&2; exit 1; }
+cd "$here"
+swift build -c release --product myconn >&2
+swift build -c release --product myconn-demo-clients >&2
+bin=$(swift build -c release --show-bin-path)
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(100 1000 5000)
+
+work=$(mktemp -d /tmp/myconn-bench.XXXXXX)
+chmod 755 "$work"
+clients=""
+cleanup() { [ -n "$clients" ] && kill "$clients" 2>/dev/null; stop_mariadbd "$work"; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
+ulimit -n "$(ulimit -Hn)"
+max=0; for n in "${sizes[@]}"; do [ "$n" -gt "$max" ] && max=$n; done
+start_mariadbd "$work" --max-connections=$((max + 100)) --open-files-limit=$(ulimit -Hn) --thread-stack=192K
+
+median_ms() {  # hyperfine CSV: command,mean,stddev,median,...
+    awk -F, 'NR==2 { printf "%.1f", $4 * 1000 }' "$1"
+}
+peak_mb() {
+    /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }'
+}
+
+printf '%-7s %12s %12s %12s %10s %10s %12s\n' "N" "myconn ms" "ss -tnp ms" "lsof ms" "myconn/ss" "lsof/ss" "myconn MB"
+for n in "${sizes[@]}"; do
+    [ -n "$clients" ] && { kill "$clients"; wait "$clients" 2>/dev/null || true; clients=""; sleep 1; }
+    fifo=$work/in.$n; mkfifo "$fifo"
+    "$bin/myconn-demo-clients" --port "$MYSQLD_PORT" --socket "$MYSQLD_SOCKET" --sessions "tcp4:idle:$n" \
+        <"$fifo" >"$work/clients.$n" &
+    clients=$!
+    exec 3>"$fifo"
+    until grep -q '^ready$' "$work/clients.$n"; do
+        kill -0 "$clients" 2>/dev/null || { echo "bench: clients failed at N=$n" >&2; exit 1; }
+        sleep 0.2
+    done
+    list=("$bin/myconn" list --json --no-defaults -uroot -S "$MYSQLD_SOCKET")
+    got=$("${list[@]}" | grep -c '"id"' || true)
+    [ "$got" -ge "$n" ] || { echo "bench: myconn listed $got sessions, expected $n" >&2; exit 1; }
+    hyperfine -N --warmup 3 --min-runs 20 --export-csv "$work/myconn.csv" "${list[*]}" >/dev/null
+    hyperfine -N --warmup 3 --min-runs 20 --export-csv "$work/ss.csv" "ss -tnp" >/dev/null
+    hyperfine -N --warmup 3 --min-runs 20 --export-csv "$work/lsof.csv" "lsof -n -P -i -a -p $MYSQLD_PID" >/dev/null
+    m=$(median_ms "$work/myconn.csv"); s=$(median_ms "$work/ss.csv"); l=$(median_ms "$work/lsof.csv")
+    mem=$(peak_mb "${list[@]}")
+    printf '%-7s %12s %12s %12s %10s %10s %12s\n' "$n" "$m" "$s" "$l" \
+        "$(awk -v a="$m" -v b="$s" 'BEGIN { printf "%.2f", a / b }')" \
+        "$(awk -v a="$l" -v b="$s" 'BEGIN { printf "%.2f", a / b }')" "$mem"
+    exec 3>&-
+done
