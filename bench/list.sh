@@ -14,9 +14,9 @@ need_build_and_test_packages
 need_packages hyperfine:hyperfine lsof:lsof /usr/bin/time:time
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root (mariadbd as root, /proc/<pid>/fd)" >&2; exit 1; }
 cd "$here"
-swift build -c release --product myconn >&2
-swift build -c release --product myconn-demo-clients >&2
-bin=$(swift build -c release --show-bin-path)
+swift build -c release --static-swift-stdlib --product myconn >&2
+swift build -c release --static-swift-stdlib --product myconn-demo-clients >&2
+bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100 1000 5000)
 
@@ -49,7 +49,7 @@ for n in "${sizes[@]}"; do
         sleep 0.2
     done
     list=("$bin/myconn" list --json --no-defaults -uroot -S "$MYSQLD_SOCKET")
-    got=$("${list[@]}" | grep -c '"id"' || true)
+    got=$("${list[@]}" 2>/dev/null | grep -o '"id":' | wc -l)
     [ "$got" -ge "$n" ] || { echo "bench: myconn listed $got sessions, expected $n" >&2; exit 1; }
     hyperfine -N --warmup 3 --min-runs 20 --export-csv "$work/myconn.csv" "${list[*]}" >/dev/null
     hyperfine -N --warmup 3 --min-runs 20 --export-csv "$work/ss.csv" "ss -tnp" >/dev/null

@@ -12,9 +12,9 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 cd "$here"
-swift build -c release --product myconn >&2
-swift build -c release --product myconn-demo-clients >&2
-bin=$(swift build -c release --show-bin-path)
+swift build -c release --static-swift-stdlib --product myconn >&2
+swift build -c release --static-swift-stdlib --product myconn-demo-clients >&2
+bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 
 dir=$(mktemp -d /tmp/myconn-demo.XXXXXX)
 chmod 755 "$dir"
