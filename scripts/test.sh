@@ -11,4 +11,14 @@ cd "$here"
 cleanup() { pkill -f -- '--datadir=/tmp/myconn-test-' 2>/dev/null || true; }
 trap cleanup EXIT
 swift build --build-tests
-swift test --skip-build "$@"
+log=$(mktemp /tmp/myconn-test-log.XXXXXX)
+set +e
+swift test --skip-build "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line: tests (Swift Testing, one line per test function) passed and failed.
+passed=$(grep -cE '^✔ Test ".* passed after' "$log" || true)
+failed=$(grep -cE '^✘ Test ".* failed after' "$log" || true)
+rm -f "$log"
+echo "tests: $passed passed, $failed failed"
+exit "$status"
