@@ -32,6 +32,11 @@ let package = Package(
             name: "LinuxKernel",
             dependencies: ["CShims", "ProcFS", "SockDiag", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        // The ptrace state machine: stop one thread, inject syscalls, restore, release.
+        .target(
+            name: "SyscallInjector",
+            dependencies: ["CShims", "LinuxKernel", "ProcFS", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         // libmariadb wrapper: connect with mysql-client options, processlist, server facts.
         .target(
             name: "MySQLSessions",
@@ -40,7 +45,7 @@ let package = Package(
         // The join session <-> socket <-> fd, mysqld discovery, reasons.
         .target(
             name: "MyConnCore",
-            dependencies: ["ProcFS", "LinuxKernel", "MySQLSessions", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["ProcFS", "LinuxKernel", "SockDiag", "SyscallInjector", "MySQLSessions", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .executableTarget(
             name: "myconn",

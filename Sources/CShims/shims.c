@@ -16,3 +16,33 @@ int myconn_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid) 
 int myconn_setns_net(int fd) {
     return setns(fd, CLONE_NEWNET);
 }
+
+#include <elf.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+long myconn_ptrace(int request, pid_t pid, void *addr, void *data) {
+    return ptrace((enum __ptrace_request)request, pid, addr, data);
+}
+
+int myconn_get_regs(pid_t tid, myconn_regs *regs) {
+    struct iovec iov = { regs, sizeof(*regs) };
+    return (int)ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov);
+}
+
+int myconn_set_regs(pid_t tid, const myconn_regs *regs) {
+    struct iovec iov = { (void *)regs, sizeof(*regs) };
+    return (int)ptrace(PTRACE_SETREGSET, tid, (void *)NT_PRSTATUS, &iov);
+}
+
+int myconn_wifstopped(int status) { return WIFSTOPPED(status); }
+int myconn_wstopsig(int status) { return WSTOPSIG(status); }
+int myconn_wifexited(int status) { return WIFEXITED(status); }
+int myconn_wifsignaled(int status) { return WIFSIGNALED(status); }
+int myconn_wptrace_event(int status) { return status >> 16; }
+
+int myconn_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int myconn_pidfd_getfd(int pidfd, int targetfd) { return (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, 0); }

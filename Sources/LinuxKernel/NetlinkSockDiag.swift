@@ -63,12 +63,30 @@ public final class NetlinkSockDiag {
 
     /// All TCP sockets of `family` in `states`, with local port `sourcePort` when given.
     public func dumpTCP(family: UInt8, states: UInt32, sourcePort: UInt16?) throws(DumpError) -> [TCPSocketEntry] {
+        try dumpSockets(family: family, states: states, sourcePort: sourcePort).map(\.entry)
+    }
+
+    /// SOCK_DESTROY of one dumped socket (`ss -K`): the kernel resets it (the peer sees RST, the
+    /// owner's next call ECONNABORTED). Returns nil, or the errno: ENOENT gone, EOPNOTSUPP
+    /// kernel without CONFIG_INET_DIAG_DESTROY, EPERM without CAP_NET_ADMIN in its namespace.
+    public func destroy(_ socket: InetDiag.DiagSocket) throws(DumpError) -> Int32? {
         sequence += 1
-        let request = InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence)
+        try send(InetDiag.destroyRequest(socket, sequence: sequence))
+        let reply = try receive()
+        do {
+            return try InetDiag.ackErrno(reply)
+        } catch {
+            throw .reply(error)
+        }
+    }
+
+    func send(_ request: [UInt8]) throws(DumpError) {
         // An unconnected netlink socket sends to the kernel (port id 0) without an address.
-        let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        let sent = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
         guard sent == request.count else { throw .system(Errno(rawValue: errno)) }
-        var entries: [TCPSocketEntry] = []
+    }
+
+    func receive() throws(DumpError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
@@ -78,14 +96,25 @@ public final class NetlinkSockDiag {
             }
             let datagram = Array(buffer[0..<n])
             recording?.append(datagram)
-            let parsed: (entries: [TCPSocketEntry], done: Bool)
+            return datagram
+        }
+    }
+
+    /// ``dumpTCP(family:states:sourcePort:)`` keeping each socket's kernel identity.
+    public func dumpSockets(family: UInt8, states: UInt32, sourcePort: UInt16?) throws(DumpError) -> [InetDiag.DiagSocket] {
+        sequence += 1
+        try send(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence))
+        var sockets: [InetDiag.DiagSocket] = []
+        while true {
+            let datagram = try receive()
+            let parsed: (sockets: [InetDiag.DiagSocket], done: Bool)
             do {
-                parsed = try InetDiag.parse(datagram)
+                parsed = try InetDiag.parseSockets(datagram)
             } catch {
                 throw .reply(error)
             }
-            entries += parsed.entries
-            if parsed.done || n == 0 { return entries }
+            sockets += parsed.sockets
+            if parsed.done || datagram.isEmpty { return sockets }
         }
     }
 }

@@ -139,3 +139,19 @@ extension MySQLConnection {
                               tid: r.count > 8 ? Int32(r[8] ?? "") : nil)
     }
 }
+
+extension MySQLConnection {
+    /// `KILL CONNECTION id`, or `KILL QUERY id` (the session stays). Needs CONNECTION ADMIN or SUPER,
+    /// or the session being the user's own.
+    public func kill(_ id: UInt64, queryOnly: Bool) throws(MySQLError) {
+        try query("KILL \(queryOnly ? "QUERY" : "CONNECTION") \(id)")
+    }
+
+    /// The processlist rows of `ids` that exist now.
+    public func sessions(_ ids: [UInt64]) throws(MySQLError) -> [ProcessListRow] {
+        guard !ids.isEmpty else { return [] }
+        let list = ids.map(String.init).joined(separator: ",")
+        let r = try query("SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST WHERE ID IN (\(list))")
+        return r.rows.compactMap(Self.row)
+    }
+}

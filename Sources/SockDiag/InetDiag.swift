@@ -31,6 +31,30 @@ public enum InetDiag {
         return b
     }
 
+    static let sockDestroy: UInt16 = 21, flagAck: UInt16 = 0x4
+
+    /// SOCK_DESTROY for one socket: `inet_diag_req_v2` carrying the dumped `id` (cookie included),
+    /// so only that very socket can match (`ss -K`).
+    public static func destroyRequest(_ s: DiagSocket, sequence: UInt32) -> [UInt8] {
+        var b: [UInt8] = []
+        append32(&b, 16 + 56)
+        append16(&b, sockDestroy)
+        append16(&b, flagRequest | flagAck)
+        append32(&b, sequence)
+        append32(&b, 0)
+        b += [s.family, ipprotoTCP, 0, 0]
+        append32(&b, states(TCPState.allCases))
+        b += s.id
+        return b
+    }
+
+    /// Reads the acknowledgement of a request sent with NLM_F_ACK: nil for success, else the errno.
+    public static func ackErrno(_ bytes: [UInt8]) throws(ReplyError) -> Int32? {
+        guard bytes.count >= 20, read16(bytes, 4) == nlmsgError else { throw .malformed("no NLMSG_ERROR acknowledgement") }
+        let code = Int32(bitPattern: read32(bytes, 16))
+        return code == 0 ? nil : -code
+    }
+
     /// A reply that is not a socket list.
     public enum ReplyError: Error, Equatable, Sendable {
         /// `NLMSG_ERROR` with this errno (positive).
@@ -38,9 +62,23 @@ public enum InetDiag {
         case malformed(String)
     }
 
+    /// A socket from a dump, with the kernel's own `inet_diag_sockid` (4-tuple, interface and
+    /// cookie): the exact identity SOCK_DESTROY wants back.
+    public struct DiagSocket: Sendable, Equatable {
+        public var entry: TCPSocketEntry
+        public var family: UInt8
+        public var id: [UInt8]  // 48 bytes
+    }
+
     /// Parses one datagram of a dump reply. `done` is true once `NLMSG_DONE` was seen.
     public static func parse(_ bytes: [UInt8]) throws(ReplyError) -> (entries: [TCPSocketEntry], done: Bool) {
-        var entries: [TCPSocketEntry] = []
+        let r = try parseSockets(bytes)
+        return (r.sockets.map(\.entry), r.done)
+    }
+
+    /// ``parse(_:)`` keeping each socket's `inet_diag_sockid`.
+    public static func parseSockets(_ bytes: [UInt8]) throws(ReplyError) -> (sockets: [DiagSocket], done: Bool) {
+        var entries: [DiagSocket] = []
         var off = 0
         while off + 16 <= bytes.count {
             let len = Int(read32(bytes, off))
@@ -57,7 +95,7 @@ public enum InetDiag {
                 guard let e = message(bytes, at: off + 16, length: len - 16) else {
                     throw .malformed("inet_diag_msg at \(off)")
                 }
-                entries.append(e)
+                entries.append(DiagSocket(entry: e, family: bytes[off + 16], id: Array(bytes[(off + 20)..<(off + 68)])))
             default:
                 break
             }

@@ -9,13 +9,19 @@ enum ExitStatus: Int32 {
     case tooManyConnections = 4
     case mysqldNotFound = 5
     case incomplete = 6
+    case badTarget = 7
+    case notDone = 8
+    case methodUnavailable = 9
+    case auditLog = 10
     case usage = 64
 
     static let helpText = """
         Exit status: 0 done; 2 server not reachable (down, refused, unknown host); 3 login refused \
         (user or password); 4 server full (Too many connections); 5 mysqld's process not found, or \
         --pid is not mysqld or is gone; 6 listed, but kernel columns are missing (no permission); \
-        64 bad arguments; 1 anything else.
+        7 a target cannot be acted on (nothing touched); 8 acted, but not every target is done; \
+        9 the method is not available here (nothing touched); 10 the audit log cannot be written \
+        (nothing touched); 64 bad arguments; 1 anything else.
         """
 
     var exitCode: ExitCode { ExitCode(rawValue) }

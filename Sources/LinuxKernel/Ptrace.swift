@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import CShims
+import SystemPackage
+
+/// Thin typed wrappers over `ptrace(2)` for one thread; no policy. Every call must come from
+/// the OS thread that seized the tracee (the kernel binds tracing to that thread).
+public enum Ptrace {
+    // linux/ptrace.h
+    static let seize: Int32 = 0x4206, interrupt: Int32 = 0x4207, detach: Int32 = 17, cont: Int32 = 7
+    static let singleStep: Int32 = 9
+    public static let eventStop: Int32 = 128   // PTRACE_EVENT_STOP
+
+    /// Attaches without stopping or signalling (`PTRACE_SEIZE`, no options: never EXITKILL).
+    /// - Throws: `Errno.notPermitted` when already traced (gdb, strace) or not allowed.
+    public static func seize(_ tid: Int32) throws(Errno) {
+        guard myconn_ptrace(seize, tid, nil, nil) == 0 else { throw Errno(rawValue: errno) }
+    }
+
+    /// Asks a seized thread to stop (`PTRACE_INTERRUPT`); wait for it with ``waitStop(_:)``.
+    public static func interrupt(_ tid: Int32) throws(Errno) {
+        guard myconn_ptrace(interrupt, tid, nil, nil) == 0 else { throw Errno(rawValue: errno) }
+    }
+
+    public enum Stop: Equatable, Sendable {
+        /// `PTRACE_EVENT_STOP` (from our interrupt).
+        case eventStop
+        /// A signal-delivery stop: the signal must be delivered on resume.
+        case signal(Int32)
+        /// A SIGTRAP after a single step.
+        case trap
+        case exited
+    }
+
+    /// `waitpid(tid, __WALL)`, EINTR retried.
+    public static func waitStop(_ tid: Int32) throws(Errno) -> Stop {
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(tid, &status, Int32(bitPattern: 0x40000000) /* __WALL */)
+            if r == tid { break }
+            if r < 0 && errno == EINTR { continue }
+            throw Errno(rawValue: errno)
+        }
+        if myconn_wifexited(status) != 0 || myconn_wifsignaled(status) != 0 { return .exited }
+        guard myconn_wifstopped(status) != 0 else { return .exited }
+        let sig = myconn_wstopsig(status)
+        if myconn_wptrace_event(status) == eventStop { return .eventStop }
+        if sig == SIGTRAP { return .trap }
+        return .signal(sig)
+    }
+
+    public static func getRegs(_ tid: Int32) throws(Errno) -> myconn_regs {
+        var regs = myconn_regs()
+        guard myconn_get_regs(tid, &regs) == 0 else { throw Errno(rawValue: errno) }
+        return regs
+    }
+
+    public static func setRegs(_ tid: Int32, _ regs: myconn_regs) throws(Errno) {
+        var r = regs
+        guard myconn_set_regs(tid, &r) == 0 else { throw Errno(rawValue: errno) }
+    }
+
+    public static func step(_ tid: Int32) throws(Errno) {
+        guard myconn_ptrace(singleStep, tid, nil, nil) == 0 else { throw Errno(rawValue: errno) }
+    }
+
+    /// Resumes delivering `signal` (for a signal-delivery stop met instead of our event stop).
+    public static func resume(_ tid: Int32, signal: Int32) throws(Errno) {
+        guard myconn_ptrace(cont, tid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal))) == 0 else {
+            throw Errno(rawValue: errno)
+        }
+    }
+
+    /// `PTRACE_DETACH`: the thread runs on, no signal injected.
+    public static func detach(_ tid: Int32) throws(Errno) {
+        guard myconn_ptrace(detach, tid, nil, nil) == 0 else { throw Errno(rawValue: errno) }
+    }
+}

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import SystemPackage
+
+/// The audit log: one JSON line per action and target, dry runs included, appended to a file
+/// opened before anything is done, so that an unwritable log stops the action.
+public final class AuditLog {
+    public let path: String
+    private let fd: Int32
+
+    /// `/var/log/myconn/audit.log` for root, else `$XDG_STATE_HOME/myconn/audit.log`
+    /// (default `~/.local/state/myconn/audit.log`).
+    public static func defaultPath() -> String {
+        if geteuid() == 0 { return "/var/log/myconn/audit.log" }
+        if let state = getenv("XDG_STATE_HOME").map({ String(cString: $0) }), state.hasPrefix("/") {
+            return "\(state)/myconn/audit.log"
+        }
+        let home = getenv("HOME").map { String(cString: $0) } ?? "/tmp"
+        return "\(home)/.local/state/myconn/audit.log"
+    }
+
+    /// Creates the directory (0700) and opens the file for appending (0600).
+    /// - Throws: `Errno` from mkdir/open: the caller must not act.
+    public init(path: String) throws(Errno) {
+        self.path = path
+        if let slash = path.lastIndex(of: "/"), slash > path.startIndex {
+            try Self.makeDirectories(String(path[..<slash]))
+        }
+        let f = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard f >= 0 else { throw Errno(rawValue: errno) }
+        fd = f
+    }
+
+    deinit { close(fd) }
+
+    static func makeDirectories(_ dir: String) throws(Errno) {
+        var path = ""
+        for part in dir.split(separator: "/", omittingEmptySubsequences: true) {
+            path += "/" + part
+            if mkdir(path, 0o700) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
+        }
+    }
+
+    /// Appends one line (a complete JSON object) with a single write(2).
+    /// - Throws: `Errno` when the line could not be written whole.
+    public func append(_ jsonLine: String) throws(Errno) {
+        let line = jsonLine + "\n"
+        let n = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        guard n == line.utf8.count else { throw n < 0 ? Errno(rawValue: errno) : .noSpace }
+    }
+
+    /// Now, as RFC 3339 UTC with microseconds.
+    public static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        var buf = [CChar](repeating: 0, count: 32)
+        strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%S", &tm)
+        let micros = String(ts.tv_nsec / 1000)
+        let base = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return base + "." + String(repeating: "0", count: 6 - micros.count) + micros + "Z"
+    }
+}

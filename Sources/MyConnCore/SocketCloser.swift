@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import LinuxKernel
+import ProcFS
+import SockDiag
+import SyscallInjector
+import SystemPackage
+
+/// How a socket inside mysqld is cut. None frees a descriptor number mysqld still owns
+/// (shared/DESIGN.md section 2): mysqld's thread sees EOF or an error and closes its own fd.
+public enum CloseMethod: String, Sendable, CaseIterable {
+    /// Stop one mysqld thread, inject `M = dup(fd)`, check `/proc/<pid>/fd/M`, `shutdown(M)`, `close(M)`.
+    case ptrace
+    /// `pidfd_getfd` the socket into myconn, check its inode, `shutdown` it. Nothing is stopped.
+    case pidfd
+    /// SOCK_DESTROY over sock_diag in mysqld's network namespace (the client sees RST). TCP only.
+    case destroy
+}
+
+/// What happened to one target.
+public struct CloseOutcome: Sendable, Equatable {
+    public enum Result: Sendable, Equatable {
+        case done
+        /// Re-verification refused to act: nothing touched.
+        case refused(String)
+        case failed(String)
+        case dryRun
+    }
+
+    public var target: CloseTarget
+    public var result: Result
+    /// How long mysqld's thread was stopped (ptrace), shared by a batch.
+    public var freezeNanoseconds: UInt64?
+    public var socketGone: Bool?
+    public var sessionGone: Bool?
+}
+
+/// Why a method cannot run at all here.
+public enum MethodUnavailable: Error, Sendable, Equatable {
+    case ptrace(String)
+    case pidfd(String)
+    case destroy(String)
+}
+
+/// Runs one method over targets of one mysqld, re-verifying each target at the moment of acting.
+public struct SocketCloser {
+    public var proc: ProcReader
+
+    public init(proc: ProcReader = ProcReader()) {
+        self.proc = proc
+    }
+
+    public func close(_ targets: [CloseTarget], method: CloseMethod) throws(MethodUnavailable) -> [CloseOutcome] {
+        guard let pid = targets.first?.pid else { return [] }
+        precondition(targets.allSatisfy { $0.pid == pid }, "one mysqld per batch")
+        switch method {
+        case .pidfd: return try viaPidfd(targets, pid: pid)
+        case .destroy: return try viaDestroy(targets, pid: pid)
+        case .ptrace: return try viaPtrace(targets, pid: pid)
+        }
+    }
+
+    func viaPidfd(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
+        let pidfd: Pidfd
+        do {
+            pidfd = try Pidfd(pid: pid)
+        } catch {
+            throw .pidfd("pidfd_open(\(pid)) failed: \(error)")
+        }
+        return targets.map { t in
+            let dup: Int32
+            do {
+                dup = try pidfd.duplicate(t.fd)
+            } catch .badFileDescriptor {
+                return CloseOutcome(target: t, result: .refused("fd \(t.fd) is closed now"))
+            } catch {
+                return CloseOutcome(target: t, result: .failed("pidfd_getfd(fd \(t.fd)) failed: \(error)"))
+            }
+            defer { Glibc.close(dup) }
+            guard let inode = try? inodeOf(fd: dup), inode == t.inode else {
+                return CloseOutcome(target: t, result: .refused("fd \(t.fd) is no longer socket inode \(t.inode)"))
+            }
+            guard shutdown(dup, Int32(SHUT_RDWR)) == 0 else {
+                return CloseOutcome(target: t, result: .failed("shutdown failed: \(Errno(rawValue: errno))"))
+            }
+            return CloseOutcome(target: t, result: .done)
+        }
+    }
+
+    func viaDestroy(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
+        if let unix = targets.first(where: { $0.socket.transport == .unix }) {
+            throw .destroy("SOCK_DESTROY works on TCP sockets only; fd \(unix.fd) is a unix socket: use --method pidfd or ptrace")
+        }
+        let own = try? proc.namespaceLink(pid: getpid(), kind: "net")
+        guard let theirs = try? proc.namespaceLink(pid: pid, kind: "net") else {
+            throw .destroy("mysqld's network namespace is not readable")
+        }
+        let diag: NetlinkSockDiag
+        do {
+            diag = try NetlinkSockDiag(namespacePath: own == theirs ? nil : proc.path(pid, "ns/net").string)
+        } catch {
+            throw .destroy("cannot open a sock_diag socket in mysqld's network namespace: \(error)")
+        }
+        var outcomes: [CloseOutcome] = []
+        for t in targets {
+            let family = t.socket.transport == .tcp4 ? InetDiag.afInet : InetDiag.afInet6
+            guard let port = t.socket.local.flatMap(Self.port) else {
+                outcomes.append(CloseOutcome(target: t, result: .failed("no local port")))
+                continue
+            }
+            // The socket's kernel identity (cookie included) from a fresh dump; its inode must
+            // still be the target's, and mysqld must still hold it at the same fd.
+            let found: InetDiag.DiagSocket?
+            do {
+                found = try diag.dumpSockets(family: family, states: InetDiag.allButListen, sourcePort: port)
+                    .first { $0.entry.inode == t.inode }
+            } catch {
+                outcomes.append(CloseOutcome(target: t, result: .failed("sock_diag dump failed: \(error)")))
+                continue
+            }
+            guard let found, (try? proc.fdTarget(pid: pid, fd: t.fd)) == .socket(inode: t.inode) else {
+                outcomes.append(CloseOutcome(target: t, result: .refused("socket inode \(t.inode) is no longer at fd \(t.fd)")))
+                continue
+            }
+            switch Result { () throws(NetlinkSockDiag.DumpError) in try diag.destroy(found) } {
+            case .success(nil):
+                outcomes.append(CloseOutcome(target: t, result: .done))
+            case .success(let e?) where e == EOPNOTSUPP:
+                throw .destroy("this kernel has no SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY): use --method pidfd or ptrace")
+            case .success(let e?) where e == ENOENT:
+                outcomes.append(CloseOutcome(target: t, result: .refused("the socket is already gone")))
+            case .success(let e?):
+                outcomes.append(CloseOutcome(target: t, result: .failed("SOCK_DESTROY: \(Errno(rawValue: e))")))
+            case .failure(let e):
+                outcomes.append(CloseOutcome(target: t, result: .failed("SOCK_DESTROY: \(e)")))
+            }
+        }
+        return outcomes
+    }
+
+    func viaPtrace(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
+        let thread: InjectedThread
+        do {
+            thread = try InjectedThread(pid: pid, tid: pid, proc: proc)
+        } catch .alreadyTraced(let tid, let tracer) {
+            let comm = (try? proc.comm(pid: tracer)) ?? "?"
+            throw .ptrace("mysqld's thread \(tid) is already traced by pid \(tracer) (\(comm)); detach it, or use --method pidfd")
+        } catch {
+            throw .ptrace("cannot stop a mysqld thread: \(error)")
+        }
+        var outcomes: [CloseOutcome] = []
+        for t in targets {
+            outcomes.append(injectClose(t, thread: thread))
+            if thread.state == .detached { break }  // the thread went away: nothing more to do in it
+        }
+        thread.release()
+        let frozen = thread.frozenNanoseconds
+        for i in outcomes.indices { outcomes[i].freezeNanoseconds = frozen }
+        for t in targets.dropFirst(outcomes.count) {
+            outcomes.append(CloseOutcome(target: t, result: .failed("the stopped thread went away"), freezeNanoseconds: frozen))
+        }
+        return outcomes
+    }
+
+    /// `M = dup(fd)`: a number no mysqld code knows; whatever mysqld does with `fd` meanwhile,
+    /// M is checked from outside to be the expected socket before it is shut down and closed.
+    func injectClose(_ t: CloseTarget, thread: InjectedThread) -> CloseOutcome {
+        do {
+            let m = try thread.syscall(SyscallNumbers.dup, [UInt64(t.fd)])
+            guard m >= 0 else {
+                return CloseOutcome(target: t, result: .refused("dup(fd \(t.fd)) in mysqld failed: \(Errno(rawValue: Int32(-m)))"))
+            }
+            let dup = Int32(m)
+            guard (try? proc.fdTarget(pid: t.pid, fd: dup)) == .socket(inode: t.inode) else {
+                _ = try thread.syscall(SyscallNumbers.close, [UInt64(dup)])
+                return CloseOutcome(target: t, result: .refused("fd \(t.fd) is no longer socket inode \(t.inode)"))
+            }
+            let rc = try thread.syscall(SyscallNumbers.shutdown, [UInt64(dup), UInt64(SHUT_RDWR)])
+            _ = try thread.syscall(SyscallNumbers.close, [UInt64(dup)])
+            guard rc == 0 else {
+                return CloseOutcome(target: t, result: .failed("shutdown in mysqld failed: \(Errno(rawValue: Int32(-rc)))"))
+            }
+            return CloseOutcome(target: t, result: .done)
+        } catch {
+            thread.release()
+            return CloseOutcome(target: t, result: .failed("injection failed: \(error)"))
+        }
+    }
+
+    static func port(_ endpoint: String) -> UInt16? {
+        endpoint.lastIndex(of: ":").flatMap { UInt16(endpoint[endpoint.index(after: $0)...]) }
+    }
+}

@@ -1,0 +1,174 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import CShims
+import LinuxKernel
+import ProcFS
+import SystemPackage
+
+/// Why an injection did not happen, or went wrong.
+public enum InjectorError: Error, Equatable, Sendable {
+    /// Another tracer (gdb, strace) holds the thread: ptrace allows one.
+    case alreadyTraced(tid: Int32, tracer: Int32)
+    case notPermitted(tid: Int32)
+    case threadGone(tid: Int32)
+    /// No `syscall` instruction found in the target's vDSO.
+    case noGadget(pid: Int32)
+    /// The kernel refused a ptrace step; `step` names it. The thread has been restored and released.
+    case ptrace(step: String, errno: Errno)
+    case unexpectedStop(String)
+}
+
+/// Injects system calls into one stopped thread of a process (`ptrace(2)`), as an explicit
+/// state machine: attached -> stopped -> registers saved -> (injected -> stepped)* ->
+/// restored -> detached. ``release()`` runs the restore path from whatever state was reached
+/// and is called on every exit; SIGINT/SIGTERM/SIGHUP/SIGQUIT are blocked in between, so the
+/// tool cannot be interrupted while the thread holds injected registers. No code in the target
+/// is patched: the `syscall` instruction used is one already in its vDSO.
+public final class InjectedThread {
+    public enum State: Equatable, Sendable { case attached, stopped, saved, injected, restored, detached }
+
+    public let pid: Int32
+    public let tid: Int32
+    public private(set) var state: State
+    private var saved = myconn_regs()
+    private let gadget: UInt64
+    private var oldMask = sigset_t()
+    private var stoppedAt = timespec()
+    /// How long the thread was stopped, once released.
+    public private(set) var frozenNanoseconds: UInt64 = 0
+
+    /// Seizes and stops `tid`, saves its registers.
+    public init(pid: Int32, tid: Int32, proc: ProcReader = ProcReader()) throws(InjectorError) {
+        self.pid = pid
+        self.tid = tid
+        gadget = try Self.findGadget(pid: pid, proc: proc)
+        var block = sigset_t()
+        sigemptyset(&block)
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&block, s) }
+        sigprocmask(SIG_BLOCK, &block, &oldMask)
+        state = .detached
+        do {
+            try Ptrace.seize(tid)
+        } catch {
+            sigprocmask(SIG_SETMASK, &oldMask, nil)
+            throw Self.classifySeize(error, pid: pid, tid: tid, proc: proc)
+        }
+        state = .attached
+        do {
+            try stop()
+            state = .stopped
+            saved = try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) }
+            state = .saved
+        } catch {
+            release()
+            throw error
+        }
+    }
+
+    deinit { release() }
+
+    private func stop() throws(InjectorError) {
+        try Self.step("INTERRUPT") { () throws(Errno) in try Ptrace.interrupt(tid) }
+        clock_gettime(CLOCK_MONOTONIC, &stoppedAt)
+        // A real signal may arrive first: deliver it and ask again (bounded).
+        for _ in 0..<16 {
+            switch try Self.step("waitpid") { () throws(Errno) in try Ptrace.waitStop(tid) } {
+            case .eventStop:
+                return
+            case .signal(let sig):
+                try Self.step("CONT") { () throws(Errno) in try Ptrace.resume(tid, signal: sig) }
+                try Self.step("INTERRUPT") { () throws(Errno) in try Ptrace.interrupt(tid) }
+            case .trap:
+                throw .unexpectedStop("SIGTRAP before any injection")
+            case .exited:
+                throw .threadGone(tid: tid)
+            }
+        }
+        throw .unexpectedStop("signals kept arriving; thread not stopped")
+    }
+
+    /// Runs `nr(args)` in the stopped thread and returns the raw result (negative errno on error).
+    public func syscall(_ nr: Int, _ args: [UInt64]) throws(InjectorError) -> Int64 {
+        precondition(state == .saved || state == .injected, "inject only into a stopped thread with saved registers")
+        let regs = Arch.injection(saved, gadget: gadget, nr: nr, args: args)
+        try Self.step("SETREGSET") { () throws(Errno) in try Ptrace.setRegs(tid, regs) }
+        state = .injected
+        try Self.step("SINGLESTEP") { () throws(Errno) in try Ptrace.step(tid) }
+        switch try Self.step("waitpid") { () throws(Errno) in try Ptrace.waitStop(tid) } {
+        case .trap: break
+        case .exited: throw .threadGone(tid: tid)
+        case let other: throw .unexpectedStop("after the injected syscall: \(other)")
+        }
+        let after = try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) }
+        return Arch.result(after)
+    }
+
+    /// Restores the saved registers (with the restart fix-up) and detaches; safe to call twice.
+    public func release() {
+        if state == .injected || state == .saved {
+            _ = try? Ptrace.setRegs(tid, Arch.restored(saved))
+            state = .restored
+        }
+        if state == .restored || state == .stopped || state == .attached {
+            _ = try? Ptrace.detach(tid)
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            frozenNanoseconds = UInt64((now.tv_sec - stoppedAt.tv_sec) * 1_000_000_000 + (now.tv_nsec - stoppedAt.tv_nsec))
+            state = .detached
+            sigprocmask(SIG_SETMASK, &oldMask, nil)
+        }
+    }
+
+    static func step<T>(_ name: String, _ body: () throws(Errno) -> T) throws(InjectorError) -> T {
+        do {
+            return try body()
+        } catch .noSuchProcess {
+            throw .ptrace(step: name, errno: .noSuchProcess)
+        } catch {
+            throw .ptrace(step: name, errno: error)
+        }
+    }
+
+    static func classifySeize(_ e: Errno, pid: Int32, tid: Int32, proc: ProcReader) -> InjectorError {
+        switch e {
+        case .noSuchProcess: return .threadGone(tid: tid)
+        case .notPermitted:
+            if let tracer = tracerPID(pid: pid, tid: tid, proc: proc), tracer != 0 {
+                return .alreadyTraced(tid: tid, tracer: tracer)
+            }
+            return .notPermitted(tid: tid)
+        default: return .ptrace(step: "SEIZE", errno: e)
+        }
+    }
+
+    /// `TracerPid:` of `/proc/<pid>/task/<tid>/status`.
+    static func tracerPID(pid: Int32, tid: Int32, proc: ProcReader) -> Int32? {
+        guard let text = try? proc.readText(proc.path(pid, "task/\(tid)/status"), pid: pid) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("TracerPid:") {
+            return Int32(line.dropFirst("TracerPid:".count).trimmingPrefix(while: { $0 == "\t" || $0 == " " }))
+        }
+        return nil
+    }
+
+    /// The address of a `syscall` instruction in the target's `[vdso]` (from `/proc/<pid>/maps`
+    /// and `/proc/<pid>/mem`).
+    static func findGadget(pid: Int32, proc: ProcReader) throws(InjectorError) -> UInt64 {
+        guard let maps = try? proc.readText(proc.path(pid, "maps"), pid: pid) else { throw .threadGone(tid: pid) }
+        guard let line = maps.split(separator: "\n").first(where: { $0.hasSuffix("[vdso]") }),
+              let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "),
+              let start = UInt64(line[..<dash], radix: 16),
+              let end = UInt64(line[line.index(after: dash)..<space], radix: 16), end > start
+        else { throw .noGadget(pid: pid) }
+        guard let text = try? proc.readMemory(pid: pid, address: start, count: Int(end - start)) else {
+            throw .noGadget(pid: pid)
+        }
+        let insn = Arch.syscallInstruction
+        var i = 0
+        while i + insn.count <= text.count {
+            if Array(text[i..<(i + insn.count)]) == insn { return start + UInt64(i) }
+            i += 1
+        }
+        throw .noGadget(pid: pid)
+    }
+}

@@ -1,0 +1,113 @@
+import MyConnCore
+import MySQLSessions
+
+/// Previews and outcomes of `close` and `kill`, as tables and JSON.
+enum ActionTables {
+    static let targetHeader = ["SESSION", "USER", "HOST", "FD", "INODE", "TRANSPORT", "LOCAL", "PEER"]
+
+    static func targetCells(_ t: CloseTarget) -> [String] {
+        [t.session.map { String($0.id) } ?? "-", t.session?.user ?? "", t.session?.host ?? "", String(t.fd),
+         String(t.inode), t.socket.transport.rawValue, t.socket.local ?? "", t.socket.peer ?? ""]
+    }
+
+    static func closePreview(_ targets: [CloseTarget], method: CloseMethod, dryRun: Bool) -> String {
+        let pid = targets.first.map { String($0.pid) } ?? "?"
+        var out = "\(dryRun ? "Would close" : "Will close") \(targets.count) socket(s) in mysqld pid \(pid) with --method \(method.rawValue):\n"
+        out += TableReport.table(header: targetHeader, rows: targets.map(targetCells), width: Terminal.width(), shrinkable: [2, 6, 7])
+        return out
+    }
+
+    static func closeResult(_ outcomes: [CloseOutcome]) -> String {
+        let header = targetHeader + ["OUTCOME", "FREEZE_US", "SOCKET_GONE", "SESSION_GONE", "MESSAGE"]
+        let rows = outcomes.map { o in
+            targetCells(o.target) + [o.result.name, o.freezeNanoseconds.map { String($0 / 1000) } ?? "-",
+                                     yesNo(o.socketGone), yesNo(o.sessionGone), o.result.message ?? ""]
+        }
+        return TableReport.table(header: header, rows: rows, width: Terminal.width(), shrinkable: [12, 2])
+    }
+
+    static func closeJSON(_ outcomes: [CloseOutcome], method: CloseMethod) -> [UInt8] {
+        let w = JSONWriter()
+        w.object {
+            w.field("action", "close")
+            w.field("method", method.rawValue)
+            w.key("targets")
+            w.array(outcomes) { o in
+                w.object {
+                    w.field("session_id", o.target.session.map { Int64(bitPattern: $0.id) })
+                    w.field("user", o.target.session?.user)
+                    w.field("host", o.target.session?.host)
+                    w.field("mysqld_pid", Int64(o.target.pid))
+                    w.field("fd", Int64(o.target.fd))
+                    w.field("inode", Int64(bitPattern: o.target.inode))
+                    w.field("transport", o.target.socket.transport.rawValue)
+                    w.field("local", o.target.socket.local)
+                    w.field("peer", o.target.socket.peer)
+                    w.field("outcome", o.result.name)
+                    w.field("message", o.result.message)
+                    w.field("freeze_us", o.freezeNanoseconds.map { Int64($0 / 1000) })
+                    w.field("socket_gone", o.socketGone)
+                    w.field("session_gone", o.sessionGone)
+                }
+            }
+        }
+        return w.bytes
+    }
+
+    static func killPreview(_ sessions: [ProcessListRow], queryOnly: Bool, dryRun: Bool) -> String {
+        var out = "\(dryRun ? "Would run" : "Will run") KILL \(queryOnly ? "QUERY" : "CONNECTION") on \(sessions.count) session(s):\n"
+        out += TableReport.table(header: ["SESSION", "USER", "HOST", "COMMAND", "TIME", "STATE", "INFO"],
+                                 rows: sessions.map(sessionCells), width: Terminal.width(), shrinkable: [6, 5])
+        return out
+    }
+
+    static func sessionCells(_ s: ProcessListRow) -> [String] {
+        [String(s.id), s.user ?? "", s.host ?? "", s.command ?? "", s.time.map { String($0) } ?? "", s.state ?? "",
+         TableReport.oneLine(s.info ?? "")]
+    }
+
+    static func killResult(_ outcomes: [KillRunner.Outcome], queryOnly: Bool) -> String {
+        let header = ["SESSION", "USER", "HOST", "OUTCOME", "NOW", "MESSAGE"]
+        let rows = outcomes.map { o -> [String] in
+            let now: String
+            if let after = o.after {
+                now = "still there: \(after.command ?? "") \(after.state ?? "")".trimmingTrailingSpaces
+            } else {
+                now = o.result == .done ? "gone" : "-"
+            }
+            return [String(o.session.id), o.session.user ?? "", o.session.host ?? "", o.result.name, now, o.result.message ?? ""]
+        }
+        return TableReport.table(header: header, rows: rows, width: Terminal.width(), shrinkable: [5])
+    }
+
+    static func killJSON(_ outcomes: [KillRunner.Outcome], queryOnly: Bool) -> [UInt8] {
+        let w = JSONWriter()
+        w.object {
+            w.field("action", queryOnly ? "kill-query" : "kill")
+            w.key("targets")
+            w.array(outcomes) { o in
+                w.object {
+                    w.field("session_id", Int64(bitPattern: o.session.id))
+                    w.field("user", o.session.user)
+                    w.field("host", o.session.host)
+                    w.field("outcome", o.result.name)
+                    w.field("message", o.result.message)
+                    w.field("session_gone", o.sessionGone)
+                    w.field("command_after", o.after?.command)
+                    w.field("state_after", o.after?.state)
+                }
+            }
+        }
+        return w.bytes
+    }
+
+    static func yesNo(_ b: Bool?) -> String { b.map { $0 ? "yes" : "no" } ?? "-" }
+}
+
+extension String {
+    fileprivate var trimmingTrailingSpaces: String {
+        var s = self
+        while s.hasSuffix(" ") { s.removeLast() }
+        return s
+    }
+}
