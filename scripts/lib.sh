@@ -43,7 +43,7 @@ need_build_and_test_packages() {
     need_packages pkg-config-libmariadb:libmariadb-dev pkg-config:pkg-config \
         /usr/sbin/mariadbd:mariadb-server /usr/bin/mariadb-install-db:mariadb-server \
         /usr/bin/mariadb:mariadb-client ss:iproute2 ip:iproute2 \
-        unshare:util-linux nsenter:util-linux runuser:util-linux
+        unshare:util-linux nsenter:util-linux runuser:util-linux strace:strace
 }
 
 # free_port — a loopback TCP port nobody listens on now.

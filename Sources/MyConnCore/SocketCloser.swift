@@ -51,6 +51,29 @@ public struct SocketCloser {
         self.proc = proc
     }
 
+    /// Whether `method` can act on these targets here, checked before anything is shown or
+    /// touched (the acting path checks again).
+    public func preflight(_ targets: [CloseTarget], method: CloseMethod) throws(MethodUnavailable) {
+        guard let pid = targets.first?.pid else { return }
+        switch method {
+        case .destroy:
+            if let unix = targets.first(where: { $0.socket.transport == .unix }) {
+                throw .destroy("SOCK_DESTROY works on TCP sockets only; fd \(unix.fd) is a unix socket: use --method pidfd or ptrace")
+            }
+        case .ptrace:
+            if let tracer = InjectedThread.tracerPID(pid: pid, tid: pid, proc: proc), tracer != 0 {
+                let comm = (try? proc.comm(pid: tracer)) ?? "?"
+                throw .ptrace("mysqld's thread \(pid) is already traced by pid \(tracer) (\(comm)); detach it, or use --method pidfd")
+            }
+        case .pidfd:
+            do {
+                _ = try Pidfd(pid: pid)
+            } catch {
+                throw .pidfd("pidfd_open(\(pid)) failed: \(error)")
+            }
+        }
+    }
+
     public func close(_ targets: [CloseTarget], method: CloseMethod) throws(MethodUnavailable) -> [CloseOutcome] {
         guard let pid = targets.first?.pid else { return [] }
         precondition(targets.allSatisfy { $0.pid == pid }, "one mysqld per batch")
@@ -89,9 +112,7 @@ public struct SocketCloser {
     }
 
     func viaDestroy(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
-        if let unix = targets.first(where: { $0.socket.transport == .unix }) {
-            throw .destroy("SOCK_DESTROY works on TCP sockets only; fd \(unix.fd) is a unix socket: use --method pidfd or ptrace")
-        }
+        try preflight(targets, method: .destroy)
         let own = try? proc.namespaceLink(pid: getpid(), kind: "net")
         guard let theirs = try? proc.namespaceLink(pid: pid, kind: "net") else {
             throw .destroy("mysqld's network namespace is not readable")

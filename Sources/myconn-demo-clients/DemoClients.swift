@@ -1,4 +1,5 @@
 import ArgumentParser
+@preconcurrency import Foundation
 import LinuxKernel
 import MySQLSessions
 #if canImport(Glibc)
@@ -23,16 +24,21 @@ struct DemoClients: ParsableCommand {
     @Option(name: .long) var user = "root"
     @Option(name: .long) var password: String?
     @Option(name: .long, parsing: .singleValue,
-            help: "TRANSPORT:KIND:COUNT, TRANSPORT tcp4|tcp6|unix, KIND idle|busy (repeatable).")
+            help: """
+                TRANSPORT:KIND:COUNT, TRANSPORT tcp4|tcp6|unix (repeatable). KIND: idle; busy (SELECT SLEEP(n) \
+                sent, never read); loop (SELECT <own id> in a loop on its own thread, checking each row is its \
+                own); secret (SELECT SLEEP(n), 'SECRET-<id>' read on its own thread).
+                """)
     var sessions: [String] = []
     @Option(name: .long, help: "Seconds each busy session sleeps in SELECT SLEEP(n).") var sleep = 600
 
     func run() throws {
         raiseDescriptorLimit()
         var held: [MySQLConnection] = []
+        var workers: [Worker] = []
         for spec in sessions {
             let parts = spec.split(separator: ":")
-            guard parts.count == 3, let count = Int(parts[2]), ["idle", "busy"].contains(parts[1]) else {
+            guard parts.count == 3, let count = Int(parts[2]), ["idle", "busy", "loop", "secret"].contains(parts[1]) else {
                 throw ValidationError("--sessions takes TRANSPORT:KIND:COUNT, got \(spec)")
             }
             var options = ConnectionOptions(user: user, password: password, noDefaults: true)
@@ -52,14 +58,23 @@ struct DemoClients: ParsableCommand {
                 case .inet(let l, _)?: local = l.description
                 default: local = "-"
                 }
-                if parts[1] == "busy" { try conn.send("SELECT SLEEP(\(sleep))") }
                 print("\(id) \(parts[0]) \(local) \(st.st_ino)")
+                switch parts[1] {
+                case "busy": try conn.send("SELECT SLEEP(\(sleep))")
+                case "loop": workers.append(Worker(id: id, connection: conn, kind: .loop))
+                case "secret": workers.append(Worker(id: id, connection: conn, kind: .secret(seconds: sleep)))
+                default: break
+                }
                 held.append(conn)
             }
         }
+        for w in workers { w.start() }
         print("ready")
         fflush(stdout)
         while readLine() != nil {}
+        for w in workers { w.stop() }
+        for w in workers { print(w.summary()) }
+        fflush(stdout)
         withExtendedLifetime(held) {}
     }
 
@@ -68,5 +83,76 @@ struct DemoClients: ParsableCommand {
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
         lim.rlim_cur = lim.rlim_max
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
+    }
+}
+
+/// A session driven on its own thread, for the action tests: prints what it saw.
+final class Worker: @unchecked Sendable {
+    enum Kind { case loop, secret(seconds: Int) }
+
+    let id: String
+    let connection: MySQLConnection
+    let kind: Kind
+    private let lock = NSLock()
+    private var running = true
+    private var ok = 0
+    private var wrongRows = 0
+    private var firstError: String?
+    private var errorAtMs: Int64?
+    private var result: String?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(id: String, connection: MySQLConnection, kind: Kind) {
+        self.id = id
+        self.connection = connection
+        self.kind = kind
+    }
+
+    static func nowMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            defer { done.signal() }
+            switch kind {
+            case .loop:
+                while lock.withLock({ running }) {
+                    let r: QueryResult
+                    do throws(MySQLError) {
+                        r = try connection.query("SELECT \(id)")
+                    } catch {
+                        lock.withLock { firstError = "\(error.code)"; errorAtMs = Self.nowMs() }
+                        return
+                    }
+                    let row = r.rows.first?.first ?? nil
+                    lock.withLock { if row == id { ok += 1 } else { wrongRows += 1 } }
+                }
+            case .secret(let seconds):
+                let r: QueryResult
+                do throws(MySQLError) {
+                    r = try connection.query("SELECT SLEEP(\(seconds)), 'SECRET-\(id)'")
+                } catch {
+                    lock.withLock { firstError = "\(error.code)"; errorAtMs = Self.nowMs() }
+                    return
+                }
+                lock.withLock { result = (r.rows.first?[1] ?? nil) ?? "NULL" }
+            }
+        }
+        thread.start()
+    }
+
+    func stop() {
+        lock.withLock { running = false }
+        done.wait()
+    }
+
+    /// `SUMMARY id ok wrong-rows first-error-code error-at-ms result`; `-` for none.
+    func summary() -> String {
+        lock.withLock {
+            "SUMMARY \(id) \(ok) \(wrongRows) \(firstError ?? "-") \(errorAtMs.map(String.init) ?? "-") \(result ?? "-")"
+        }
     }
 }

@@ -111,6 +111,11 @@ struct CloseCommand: ParsableCommand {
                 throw Self.exit(for: error)
             }
         }
+        do {
+            try SocketCloser().preflight(targets, method: method)
+        } catch {
+            throw fail(.methodUnavailable, "\(error.message); nothing was done")
+        }
         try action.confirm(preview: ActionTables.closePreview(targets, method: method, dryRun: action.dryRun),
                            count: targets.count, verb: "close")
         let audit = try action.openAudit()

@@ -11,13 +11,29 @@ final class DemoClientsProcess {
         var inode: UInt64
     }
 
+    /// What a `loop` or `secret` session reported when the clients were finished.
+    struct Summary {
+        var ok: Int
+        var wrongRows: Int
+        /// The client error code of the first failure, if any.
+        var errorCode: String?
+        /// When it failed (ms since the epoch).
+        var errorAtMs: Int64?
+        /// The `secret` session's second column, if its query completed.
+        var result: String?
+    }
+
     let process = Process()
     let stdin = Pipe()
     private(set) var sessions: [Session] = []
+    private var output: FileHandle?
+    private var rest = Data()
 
     /// - Parameter specs: `TRANSPORT:KIND:COUNT` as `myconn-demo-clients --sessions` takes them.
-    init(server: TestServer, specs: [String], user: String = "root", password: String? = nil) throws {
+    init(server: TestServer, specs: [String], user: String = "root", password: String? = nil,
+         sleepSeconds: Int? = nil) throws {
         var args = ["--port", String(server.port), "--socket", server.socketPath, "--user", user]
+        if let sleepSeconds { args += ["--sleep", String(sleepSeconds)] }
         if let password { args += ["--password", password] }
         for s in specs { args += ["--sessions", s] }
         let bin = productsDir.appendingPathComponent("myconn-demo-clients").path
@@ -40,8 +56,10 @@ final class DemoClientsProcess {
             if chunk.isEmpty { throw TestFailure("myconn-demo-clients ended before it was ready") }
             buffer.append(chunk)
             let text = String(decoding: buffer, as: UTF8.self)
-            if text.contains("ready\n") {
-                for line in text.split(separator: "\n") where line != "ready" {
+            if let ready = text.range(of: "ready\n") {
+                rest = Data(text[ready.upperBound...].utf8)
+                output = handle
+                for line in text[..<ready.lowerBound].split(separator: "\n") {
                     let f = line.split(separator: " ")
                     sessions.append(Session(id: UInt64(f[0])!, transport: String(f[1]), local: String(f[2]), inode: UInt64(f[3])!))
                 }
@@ -50,6 +68,22 @@ final class DemoClientsProcess {
         }
         // Busy sessions have sent SELECT SLEEP; give the server a moment to be inside it.
         usleep(200_000)
+    }
+
+    /// Closes the clients' stdin and collects their SUMMARY lines, by session id.
+    func finish() -> [UInt64: Summary] {
+        try? stdin.fileHandleForWriting.close()
+        var data = rest
+        if let output { data.append(output.readDataToEndOfFile()) }
+        process.waitUntilExit()
+        var out: [UInt64: Summary] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("SUMMARY ") {
+            let f = line.split(separator: " ", maxSplits: 6).map(String.init)
+            guard f.count == 7, let id = UInt64(f[1]) else { continue }
+            out[id] = Summary(ok: Int(f[2]) ?? 0, wrongRows: Int(f[3]) ?? 0, errorCode: f[4] == "-" ? nil : f[4],
+                              errorAtMs: Int64(f[5]), result: f[6] == "-" ? nil : f[6])
+        }
+        return out
     }
 
     deinit {

@@ -82,3 +82,10 @@ struct TestFailure: Error, CustomStringConvertible {
 /// close them), and each suite's mariadbd gets the machine's two cores to itself.
 @Suite("Real mariadbd", .serialized, .enabled(if: isRoot, needsRoot))
 struct RealServer {}
+
+/// Milliseconds since the epoch, to compare with what client processes report.
+func nowMs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
