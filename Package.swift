@@ -62,6 +62,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Test support: a victim with threads blocked in poll, read, accept, nanosleep,
+        // epoll_wait and a futex; and a loop that injects getpid into its threads.
+        .executableTarget(name: "myconn-test-victim"),
+        .executableTarget(name: "myconn-test-injector", dependencies: ["SyscallInjector", "ProcFS"]),
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"], exclude: ["Fixtures"]),
         .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "ProcFS"], exclude: ["Fixtures"]),
         .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions"], exclude: ["Fixtures"]),

@@ -1,0 +1,153 @@
+// A purpose-built victim for the injector tests (after reptyr's test/victim.c): one thread
+// blocked in each of poll, read, accept, nanosleep, epoll_wait and a futex (condition
+// variable). Each reports on stdout what it got, so a test can check that every blocked call
+// resumed correctly after injections. Commands on stdin trigger the events:
+//   poll C | read C | epoll C  (a byte to that thread's pipe), accept, futex, quit
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static int poll_pipe[2], read_pipe[2], epoll_pipe[2], listener;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int futex_flag;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#include <stdarg.h>
+static void say(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&out_mu);
+    vprintf(fmt, ap);
+    printf("\n");
+    fflush(stdout);
+    pthread_mutex_unlock(&out_mu);
+    va_end(ap);
+}
+
+static long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+static void *poll_thread(void *arg) {
+    (void)arg;
+    say("tid poll %ld", (long)syscall(SYS_gettid));
+    for (;;) {
+        struct pollfd p = { poll_pipe[0], POLLIN, 0 };
+        int r = poll(&p, 1, -1);
+        if (r < 0) { say("poll error %d", r); continue; }
+        char c;
+        if (read(poll_pipe[0], &c, 1) == 1) say("poll ok %c", c);
+    }
+    return NULL;
+}
+
+static void *read_thread(void *arg) {
+    (void)arg;
+    say("tid read %ld", (long)syscall(SYS_gettid));
+    for (;;) {
+        char c;
+        ssize_t n = read(read_pipe[0], &c, 1);
+        if (n == 1) say("read ok %c", c); else say("read error %zd", n);
+    }
+    return NULL;
+}
+
+static void *accept_thread(void *arg) {
+    (void)arg;
+    say("tid accept %ld", (long)syscall(SYS_gettid));
+    for (;;) {
+        int c = accept(listener, NULL, NULL);
+        if (c >= 0) { say("accept ok"); close(c); } else say("accept error");
+    }
+    return NULL;
+}
+
+static void *sleep_thread(void *arg) {
+    (void)arg;
+    say("tid nanosleep %ld", (long)syscall(SYS_gettid));
+    for (;;) {
+        struct timespec d = { 1, 0 };
+        long start = now_ms();
+        int r = nanosleep(&d, NULL);
+        say("nanosleep %s %ld", r == 0 ? "ok" : "error", now_ms() - start);
+    }
+    return NULL;
+}
+
+static void *epoll_thread(void *arg) {
+    (void)arg;
+    int ep = epoll_create1(0);
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = epoll_pipe[0] };
+    epoll_ctl(ep, EPOLL_CTL_ADD, epoll_pipe[0], &ev);
+    say("tid epoll %ld", (long)syscall(SYS_gettid));
+    for (;;) {
+        struct epoll_event got;
+        int n = epoll_wait(ep, &got, 1, -1);
+        if (n < 0) continue;  // EINTR from being stopped: retried, as mariadbd does
+        char c;
+        if (read(epoll_pipe[0], &c, 1) == 1) say("epoll ok %c", c);
+    }
+    return NULL;
+}
+
+static void *futex_thread(void *arg) {
+    (void)arg;
+    say("tid futex %ld", (long)syscall(SYS_gettid));
+    for (;;) {
+        pthread_mutex_lock(&mu);
+        while (!futex_flag) pthread_cond_wait(&cv, &mu);
+        futex_flag = 0;
+        pthread_mutex_unlock(&mu);
+        say("futex ok");
+    }
+    return NULL;
+}
+
+int main(void) {
+    if (pipe(poll_pipe) || pipe(read_pipe) || pipe(epoll_pipe)) return 1;
+    listener = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (bind(listener, (struct sockaddr *)&a, sizeof(a)) || listen(listener, 8) ||
+        getsockname(listener, (struct sockaddr *)&a, &len)) return 1;
+    void *(*threads[])(void *) = { poll_thread, read_thread, accept_thread, sleep_thread, epoll_thread, futex_thread };
+    for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, threads[i], NULL);
+    }
+    usleep(100000);
+    say("ready %d", getpid());
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        char c = 'x';
+        if (sscanf(line, "poll %c", &c) == 1) { if (write(poll_pipe[1], &c, 1) != 1) return 1; }
+        else if (sscanf(line, "read %c", &c) == 1) { if (write(read_pipe[1], &c, 1) != 1) return 1; }
+        else if (sscanf(line, "epoll %c", &c) == 1) { if (write(epoll_pipe[1], &c, 1) != 1) return 1; }
+        else if (!strncmp(line, "accept", 6)) {
+            int s = socket(AF_INET, SOCK_STREAM, 0);
+            if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0) usleep(10000);
+            close(s);
+        } else if (!strncmp(line, "futex", 5)) {
+            pthread_mutex_lock(&mu);
+            futex_flag = 1;
+            pthread_cond_signal(&cv);
+            pthread_mutex_unlock(&mu);
+        } else if (!strncmp(line, "quit", 4)) break;
+    }
+    return 0;
+}
