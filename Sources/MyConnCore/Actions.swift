@@ -13,9 +13,13 @@ public struct CloseRunner {
     /// How long to watch for the socket (and the session) to go.
     public var waitSeconds: Double
     public var audit: AuditLog
+    /// The seed's bare close(fd) under a full freeze (`--raw-close`).
+    public var rawClose: Bool
 
-    public init(proc: ProcReader = ProcReader(), method: CloseMethod, dryRun: Bool, waitSeconds: Double, audit: AuditLog) {
+    public init(proc: ProcReader = ProcReader(), method: CloseMethod, dryRun: Bool, waitSeconds: Double, audit: AuditLog,
+                rawClose: Bool = false) {
         self.proc = proc
+        self.rawClose = rawClose
         self.method = method
         self.dryRun = dryRun
         self.waitSeconds = waitSeconds
@@ -31,7 +35,8 @@ public struct CloseRunner {
             outcomes = targets.map { CloseOutcome(target: $0, result: .dryRun) }
         } else {
             do {
-                outcomes = try SocketCloser(proc: proc).close(targets, method: method)
+                let closer = SocketCloser(proc: proc)
+                outcomes = try rawClose ? closer.rawClose(targets) : closer.close(targets, method: method)
             } catch {
                 for t in targets { record(CloseOutcome(target: t, result: .failed("\(error)"))) }
                 throw error
@@ -77,7 +82,7 @@ public struct CloseRunner {
             w.field("time", AuditLog.timestamp())
             w.field("uid", Int64(getuid()))
             w.field("action", "close")
-            w.field("method", method.rawValue)
+            w.field("method", rawClose ? "ptrace-raw-close" : method.rawValue)
             w.field("dry_run", dryRun)
             w.field("mysqld_pid", Int64(o.target.pid))
             w.field("session_id", o.target.session.map { Int64(bitPattern: $0.id) })

@@ -74,6 +74,40 @@ public struct SocketCloser {
         }
     }
 
+    /// The seed's bare `close(fd)`, injected while every mysqld thread is stopped, so the fd
+    /// cannot change between the check and the close. It still frees a number mysqld's thread
+    /// believes it owns (shared/DESIGN.md section 2): only on explicit request.
+    public func rawClose(_ targets: [CloseTarget]) throws(MethodUnavailable) -> [CloseOutcome] {
+        guard let pid = targets.first?.pid else { return [] }
+        try preflight(targets, method: .ptrace)
+        let frozen: FrozenProcess
+        do {
+            frozen = try FrozenProcess(pid: pid, proc: proc)
+        } catch {
+            throw .ptrace("cannot stop every mysqld thread: \(error)")
+        }
+        var outcomes: [CloseOutcome] = []
+        for t in targets {
+            guard (try? proc.fdTarget(pid: pid, fd: t.fd)) == .socket(inode: t.inode) else {
+                outcomes.append(CloseOutcome(target: t, result: .refused("fd \(t.fd) is no longer socket inode \(t.inode)")))
+                continue
+            }
+            do {
+                let rc = try frozen.threads[0].syscall(SyscallNumbers.close, [UInt64(t.fd)])
+                outcomes.append(CloseOutcome(target: t, result: rc == 0 ? .done : .failed("close in mysqld failed: \(Errno(rawValue: Int32(-rc)))")))
+            } catch {
+                outcomes.append(CloseOutcome(target: t, result: .failed("injection failed: \(error)")))
+                break
+            }
+        }
+        frozen.release()
+        for t in targets.dropFirst(outcomes.count) {
+            outcomes.append(CloseOutcome(target: t, result: .failed("not attempted after an injection failure")))
+        }
+        for i in outcomes.indices { outcomes[i].freezeNanoseconds = frozen.frozenNanoseconds }
+        return outcomes
+    }
+
     public func close(_ targets: [CloseTarget], method: CloseMethod) throws(MethodUnavailable) -> [CloseOutcome] {
         guard let pid = targets.first?.pid else { return [] }
         precondition(targets.allSatisfy { $0.pid == pid }, "one mysqld per batch")

@@ -38,11 +38,11 @@ public final class InjectedThread {
     /// How long the thread was stopped, once released.
     public private(set) var frozenNanoseconds: UInt64 = 0
 
-    /// Seizes and stops `tid`, saves its registers.
-    public init(pid: Int32, tid: Int32, proc: ProcReader = ProcReader()) throws(InjectorError) {
+    /// Seizes and stops `tid`, saves its registers. `gadget`: a known `syscall` address, else found.
+    public init(pid: Int32, tid: Int32, proc: ProcReader = ProcReader(), gadget: UInt64? = nil) throws(InjectorError) {
         self.pid = pid
         self.tid = tid
-        gadget = try Self.findGadget(pid: pid, proc: proc)
+        if let gadget { self.gadget = gadget } else { self.gadget = try Self.findGadget(pid: pid, proc: proc) }
         var block = sigset_t()
         sigemptyset(&block)
         for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&block, s) }
@@ -105,8 +105,13 @@ public final class InjectedThread {
     }
 
     /// Restores the saved registers (with the restart fix-up) and detaches; safe to call twice.
+    /// A thread nothing was injected into keeps its registers untouched: the kernel restarts
+    /// its interrupted call itself.
     public func release() {
-        if state == .injected || state == .saved {
+        if state == .saved {
+            state = .restored
+        }
+        if state == .injected {
             _ = try? Ptrace.setRegs(tid, Arch.restored(saved))
             state = .restored
         }
@@ -114,7 +119,9 @@ public final class InjectedThread {
             _ = try? Ptrace.detach(tid)
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
-            frozenNanoseconds = UInt64((now.tv_sec - stoppedAt.tv_sec) * 1_000_000_000 + (now.tv_nsec - stoppedAt.tv_nsec))
+            if stoppedAt.tv_sec != 0 {
+                frozenNanoseconds = UInt64((now.tv_sec - stoppedAt.tv_sec) * 1_000_000_000 + (now.tv_nsec - stoppedAt.tv_nsec))
+            }
             state = .detached
             sigprocmask(SIG_SETMASK, &oldMask, nil)
         }
@@ -153,7 +160,7 @@ public final class InjectedThread {
 
     /// The address of a `syscall` instruction in the target's `[vdso]` (from `/proc/<pid>/maps`
     /// and `/proc/<pid>/mem`).
-    static func findGadget(pid: Int32, proc: ProcReader) throws(InjectorError) -> UInt64 {
+    public static func findGadget(pid: Int32, proc: ProcReader) throws(InjectorError) -> UInt64 {
         guard let maps = try? proc.readText(proc.path(pid, "maps"), pid: pid) else { throw .threadGone(tid: pid) }
         guard let line = maps.split(separator: "\n").first(where: { $0.hasSuffix("[vdso]") }),
               let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "),

@@ -42,6 +42,15 @@ struct CloseCommand: ParsableCommand {
     @Option(name: .long, parsing: .singleValue, help: "A descriptor of mysqld; no SQL needed.")
     var fd: [Int32] = []
 
+    @Flag(name: .customLong("raw-close"), help: """
+        DANGEROUS: the seed's bare close(fd), injected while every mysqld thread is stopped. It frees a \
+        descriptor number mysqld's thread still owns: the next connection can receive that number and \
+        this session's unsent rows; under pool-of-threads the session may never end, and its timeout \
+        later cuts an innocent connection (shared/DESIGN.md section 2). Stopping every thread stalls \
+        all clients for the duration.
+        """)
+    var rawClose = false
+
     @Flag(name: .long, help: "Accept a --pid whose process is not named mysqld or mariadbd.")
     var force = false
 
@@ -58,6 +67,7 @@ struct CloseCommand: ParsableCommand {
             throw ValidationError("--peer \(p) is not ADDR:PORT (IPv6 as [addr]:port)")
         }
         if fd.contains(where: { $0 < 0 }) { throw ValidationError("--fd must be a descriptor number (0 or more)") }
+        if rawClose && method != .ptrace { throw ValidationError("--raw-close is a ptrace injection; it takes no other --method") }
     }
 
     static func parsePeer(_ text: String) -> SocketAddress? {
@@ -116,10 +126,14 @@ struct CloseCommand: ParsableCommand {
         } catch {
             throw fail(.methodUnavailable, "\(error.message); nothing was done")
         }
+        if rawClose {
+            printError("myconn: warning: --raw-close frees fd numbers mysqld still owns; a new connection may get one and this session's rows, and every mysqld thread stops while it runs")
+        }
         try action.confirm(preview: ActionTables.closePreview(targets, method: method, dryRun: action.dryRun),
                            count: targets.count, verb: "close")
         let audit = try action.openAudit()
-        let runner = CloseRunner(method: method, dryRun: action.dryRun, waitSeconds: action.wait, audit: audit)
+        let runner = CloseRunner(method: method, dryRun: action.dryRun, waitSeconds: action.wait, audit: audit,
+                                 rawClose: rawClose)
         let outcomes: [CloseOutcome]
         do {
             outcomes = try runner.run(targets, presentSessions: conn.map { c in

@@ -152,6 +152,32 @@ extension RealServer {
             #expect(try server.sql("SELECT ID FROM information_schema.PROCESSLIST").split(separator: "\n").contains(Substring(String(tcp))))
         }
 
+        @Test("--raw-close: the bare close(fd) only by name, with every thread frozen, and a warning")
+        func rawClose() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1", "tcp4:loop:5"])
+            let target = clients.sessions[0]
+            let end = try #require(try Oracle(server: server).serverEnd(of: target))
+            let r = try act(server, ["close", "\(target.id)", "--raw-close", "--wait", "0", "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("warning: --raw-close frees fd numbers mysqld still owns"))
+            let t = try #require(try parseJSON(r.stdout)["targets"] as? [[String: Any]]).first
+            #expect(t?["outcome"] as? String == "done")
+            #expect((t?["freeze_us"] as? Int ?? 0) > 0)
+            #expect(try auditLines(server).last?["method"] as? String == "ptrace-raw-close")
+            // The number was freed inside mysqld (what the seed's gdb recipe did).
+            let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(server.pid)/fd/\(end.fd)")
+            #expect(link != "socket:[\(end.inode)]", "fd \(end.fd) no longer holds the session's socket")
+            let summaries = clients.finish()
+            for s in clients.sessions.dropFirst() {
+                #expect(summaries[s.id]?.errorCode == nil, "the frozen-and-thawed bystanders saw no error")
+                #expect(summaries[s.id]?.wrongRows == 0)
+            }
+            #expect(try server.sql("SELECT 1") == "1\n")
+            let invalid = try myconn(["close", "\(target.id)", "--raw-close", "--method", "pidfd", "--yes"])
+            expectOneLineFailure(invalid, status: 64, mentioning: ["--raw-close"])
+        }
+
         @Test("ptrace refuses, clearly, when mysqld is already traced")
         func alreadyTraced() throws {
             let server = try TestServer()
