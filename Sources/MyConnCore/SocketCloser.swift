@@ -178,7 +178,7 @@ public struct SocketCloser {
                 outcomes.append(CloseOutcome(target: t, result: .refused("socket inode \(t.inode) is no longer at fd \(t.fd)")))
                 continue
             }
-            switch Result { () throws(NetlinkSockDiag.DumpError) in try diag.destroy(found) } {
+            switch Result(catching: { () throws(NetlinkSockDiag.DumpError) in try diag.destroy(found) }) {
             case .success(nil):
                 outcomes.append(CloseOutcome(target: t, result: .done))
             case .success(let e?) where e == EOPNOTSUPP:

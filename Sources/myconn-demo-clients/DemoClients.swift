@@ -100,12 +100,20 @@ final class Worker: @unchecked Sendable {
     private var firstError: String?
     private var errorAtMs: Int64?
     private var result: String?
+    /// The longest time between two completed queries of a loop session (a probe of stalls).
+    private var maxGapUs: Int64 = 0
     private let done = DispatchSemaphore(value: 0)
 
     init(id: String, connection: MySQLConnection, kind: Kind) {
         self.id = id
         self.connection = connection
         self.kind = kind
+    }
+
+    static func nowUs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
     }
 
     static func nowMs() -> Int64 {
@@ -119,6 +127,7 @@ final class Worker: @unchecked Sendable {
             defer { done.signal() }
             switch kind {
             case .loop:
+                var last = Self.nowUs()
                 while lock.withLock({ running }) {
                     let r: QueryResult
                     do throws(MySQLError) {
@@ -128,7 +137,12 @@ final class Worker: @unchecked Sendable {
                         return
                     }
                     let row = r.rows.first?.first ?? nil
-                    lock.withLock { if row == id { ok += 1 } else { wrongRows += 1 } }
+                    let now = Self.nowUs()
+                    lock.withLock {
+                        if row == id { ok += 1 } else { wrongRows += 1 }
+                        maxGapUs = max(maxGapUs, now - last)
+                    }
+                    last = now
                 }
             case .secret(let seconds):
                 let r: QueryResult
@@ -149,10 +163,10 @@ final class Worker: @unchecked Sendable {
         done.wait()
     }
 
-    /// `SUMMARY id ok wrong-rows first-error-code error-at-ms result`; `-` for none.
+    /// `SUMMARY id ok wrong-rows first-error-code error-at-ms max-gap-us result`; `-` for none.
     func summary() -> String {
         lock.withLock {
-            "SUMMARY \(id) \(ok) \(wrongRows) \(firstError ?? "-") \(errorAtMs.map(String.init) ?? "-") \(result ?? "-")"
+            "SUMMARY \(id) \(ok) \(wrongRows) \(firstError ?? "-") \(errorAtMs.map(String.init) ?? "-") \(maxGapUs) \(result ?? "-")"
         }
     }
 }

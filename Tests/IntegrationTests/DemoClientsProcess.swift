@@ -78,10 +78,10 @@ final class DemoClientsProcess {
         process.waitUntilExit()
         var out: [UInt64: Summary] = [:]
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("SUMMARY ") {
-            let f = line.split(separator: " ", maxSplits: 6).map(String.init)
-            guard f.count == 7, let id = UInt64(f[1]) else { continue }
+            let f = line.split(separator: " ", maxSplits: 7).map(String.init)
+            guard f.count == 8, let id = UInt64(f[1]) else { continue }
             out[id] = Summary(ok: Int(f[2]) ?? 0, wrongRows: Int(f[3]) ?? 0, errorCode: f[4] == "-" ? nil : f[4],
-                              errorAtMs: Int64(f[5]), result: f[6] == "-" ? nil : f[6])
+                              errorAtMs: Int64(f[5]), result: f[7] == "-" ? nil : f[7])
         }
         return out
     }
