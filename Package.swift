@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(name: "myconn-test-injector", dependencies: ["SyscallInjector", "ProcFS"]),
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"], exclude: ["Fixtures"]),
         .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "ProcFS"], exclude: ["Fixtures"]),
-        .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions"], exclude: ["Fixtures"]),
+        .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions", "SockDiag"], exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProcFS"]),
     ],
     swiftLanguageModes: [.v6]

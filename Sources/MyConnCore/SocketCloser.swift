@@ -179,14 +179,8 @@ public struct SocketCloser {
                 continue
             }
             switch Result(catching: { () throws(NetlinkSockDiag.DumpError) in try diag.destroy(found) }) {
-            case .success(nil):
-                outcomes.append(CloseOutcome(target: t, result: .done))
-            case .success(let e?) where e == EOPNOTSUPP:
-                throw .destroy("this kernel has no SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY): use --method pidfd or ptrace")
-            case .success(let e?) where e == ENOENT:
-                outcomes.append(CloseOutcome(target: t, result: .refused("the socket is already gone")))
-            case .success(let e?):
-                outcomes.append(CloseOutcome(target: t, result: .failed("SOCK_DESTROY: \(Errno(rawValue: e))")))
+            case .success(let errno):
+                outcomes.append(CloseOutcome(target: t, result: try Self.destroyResult(errno: errno)))
             case .failure(let e):
                 outcomes.append(CloseOutcome(target: t, result: .failed("SOCK_DESTROY: \(e)")))
             }
@@ -240,6 +234,19 @@ public struct SocketCloser {
         } catch {
             thread.release()
             return CloseOutcome(target: t, result: .failed("injection failed: \(error)"))
+        }
+    }
+
+    /// What the kernel's answer to SOCK_DESTROY means: nil is done; EOPNOTSUPP means this kernel
+    /// cannot do it at all (no CONFIG_INET_DIAG_DESTROY), so nothing else is tried either.
+    static func destroyResult(errno: Int32?) throws(MethodUnavailable) -> CloseOutcome.Result {
+        switch errno {
+        case nil: return .done
+        case EOPNOTSUPP?:
+            throw .destroy("this kernel has no SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY): use --method pidfd or ptrace")
+        case ENOENT?: return .refused("the socket is already gone")
+        case EPERM?: return .failed("SOCK_DESTROY not permitted: needs CAP_NET_ADMIN in mysqld's network namespace")
+        case let e?: return .failed("SOCK_DESTROY: \(Errno(rawValue: e))")
         }
     }
 

@@ -143,6 +143,13 @@ extension RealServer {
                                      "--no-defaults", "-uroot", "-S", server.socketPath])
             #expect(badLog.status == 10, "\(badLog.stderr)")
             #expect(badLog.stderr.contains("cannot write the audit log"))
+            let copy = server.dir.appendingPathComponent("myconn").path
+            try FileManager.default.copyItem(atPath: productsDir.appendingPathComponent("myconn").path, toPath: copy)
+            chmod(copy, 0o755)
+            let unprivileged = try run("/usr/sbin/runuser", ["-u", "nobody", "--", copy, "close", "--pid", "\(server.pid)",
+                                                             "--peer", clients.sessions[0].local, "--yes",
+                                                             "--audit-log", "/tmp/myconn-nobody-audit.log"])
+            expectOneLineFailure(unprivileged, status: 6, mentioning: ["no permission", "nothing was done"])
             // Nothing was touched by any of these: both sessions are still there and served.
             let ids = try server.sql("SELECT ID FROM information_schema.PROCESSLIST").split(separator: "\n")
             #expect(ids.contains(Substring(String(tcp))) && ids.contains(Substring(String(unix))))
