@@ -84,23 +84,30 @@ public struct CloseRunner {
             w.field("action", "close")
             w.field("method", rawClose ? "ptrace-raw-close" : method.rawValue)
             w.field("dry_run", dryRun)
-            w.field("mysqld_pid", Int64(o.target.pid))
-            w.field("session_id", o.target.session.map { Int64(bitPattern: $0.id) })
-            w.field("user", o.target.session?.user)
-            w.field("host", o.target.session?.host)
-            w.field("fd", Int64(o.target.fd))
-            w.field("inode", Int64(bitPattern: o.target.inode))
-            w.field("transport", o.target.socket.transport.rawValue)
-            w.field("local", o.target.socket.local)
-            w.field("peer", o.target.socket.peer)
-            w.field("outcome", o.result.name)
-            w.field("message", o.result.message)
-            w.field("freeze_us", o.freezeNanoseconds.map { Int64($0 / 1000) })
-            w.field("socket_gone", o.socketGone)
-            w.field("session_gone", o.sessionGone)
+            o.writeFields(to: w)
         }
         // The log was opened before acting; a failure now is reported by the caller's summary.
         try? audit.append(w.text)
+    }
+}
+
+extension CloseOutcome {
+    /// The target and what happened to it, as JSON fields: shared by the audit log and `--json`.
+    public func writeFields(to w: JSONWriter) {
+        w.field("session_id", target.session.map { Int64(bitPattern: $0.id) })
+        w.field("user", target.session?.user)
+        w.field("host", target.session?.host)
+        w.field("mysqld_pid", Int64(target.pid))
+        w.field("fd", Int64(target.fd))
+        w.field("inode", Int64(bitPattern: target.inode))
+        w.field("transport", target.socket.transport.rawValue)
+        w.field("local", target.socket.local)
+        w.field("peer", target.socket.peer)
+        w.field("outcome", result.name)
+        w.field("message", result.message)
+        w.field("freeze_us", freezeNanoseconds.map { Int64($0 / 1000) })
+        w.field("socket_gone", socketGone)
+        w.field("session_gone", sessionGone)
     }
 }
 

@@ -75,6 +75,11 @@ public final class JSONWriter {
 
     private func appendString(_ s: String) {
         bytes.append(0x22)
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            bytes.append(contentsOf: s.utf8)  // the common case, in one access
+            bytes.append(0x22)
+            return
+        }
         for b in s.utf8 {
             switch b {
             case 0x22: bytes += [0x5C, 0x22]      // \"

@@ -89,7 +89,7 @@ public struct Lister {
                                              kernelSource: kernel.tcpSource),
                           sessions: joined.sessions, unmatchedSockets: joined.unmatchedSockets,
                           listeningSockets: joined.listeningSockets, warnings: warnings + joined.warnings,
-                          kernelViewIncomplete: incomplete)
+                          kernelViewIncomplete: incomplete, selfConnectionID: facts.connectionID)
     }
 
     /// Candidate descriptors for unix-socket sessions, kept only where the session outlived the kernel read.

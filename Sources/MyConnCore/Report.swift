@@ -99,16 +99,20 @@ public struct ListReport: Sendable, Equatable {
     public var listeningSockets: [SocketView]
     /// One line each: missing privileges or permissions and what they cost.
     public var warnings: [String]
-    /// Whether the kernel view lacks columns because of a permission (exit code 5 in the CLI).
+    /// Whether the kernel view lacks columns because of a permission (exit status 6 in the CLI).
     public var kernelViewIncomplete: Bool
+    /// myconn's own session, left out of `sessions`.
+    public var selfConnectionID: UInt64?
 
     public init(server: ServerView, sessions: [SessionView], unmatchedSockets: [SocketView],
-                listeningSockets: [SocketView], warnings: [String], kernelViewIncomplete: Bool) {
+                listeningSockets: [SocketView], warnings: [String], kernelViewIncomplete: Bool,
+                selfConnectionID: UInt64? = nil) {
         self.server = server
         self.sessions = sessions
         self.unmatchedSockets = unmatchedSockets
         self.listeningSockets = listeningSockets
         self.warnings = warnings
         self.kernelViewIncomplete = kernelViewIncomplete
+        self.selfConnectionID = selfConnectionID
     }
 }

@@ -134,9 +134,27 @@ public struct ProcReader: Sendable {
                 if Glibc.errno == ENOENT { continue }  // closed meanwhile
                 throw Self.classify(Errno(rawValue: Glibc.errno), path: dirPath, pid: pid)
             }
-            table[fd] = FDTarget(link: String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            table[fd] = buf.withUnsafeBufferPointer { raw in
+                raw.withMemoryRebound(to: UInt8.self) { Self.fdTarget(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+            }
         }
         return table
+    }
+
+    /// `socket:[N]` without building a String (mysqld's table is mostly sockets); anything else
+    /// through ``FDTarget/init(link:)``.
+    static func fdTarget(_ link: UnsafeBufferPointer<UInt8>) -> FDTarget {
+        let prefix: [UInt8] = Array("socket:[".utf8)
+        if link.count > prefix.count + 1, link.last == 0x5D, link.starts(with: prefix) {
+            var inode: UInt64 = 0
+            var ok = true
+            for b in link[prefix.count..<(link.count - 1)] {
+                guard b >= 0x30 && b <= 0x39 else { ok = false; break }
+                inode = inode &* 10 &+ UInt64(b - 0x30)
+            }
+            if ok { return .socket(inode: inode) }
+        }
+        return FDTarget(link: String(decoding: link, as: UTF8.self))
     }
 
     /// What `/proc/<pid>/fd/<fd>` points at now.

@@ -32,24 +32,7 @@ enum ActionTables {
             w.field("action", "close")
             w.field("method", method.rawValue)
             w.key("targets")
-            w.array(outcomes) { o in
-                w.object {
-                    w.field("session_id", o.target.session.map { Int64(bitPattern: $0.id) })
-                    w.field("user", o.target.session?.user)
-                    w.field("host", o.target.session?.host)
-                    w.field("mysqld_pid", Int64(o.target.pid))
-                    w.field("fd", Int64(o.target.fd))
-                    w.field("inode", Int64(bitPattern: o.target.inode))
-                    w.field("transport", o.target.socket.transport.rawValue)
-                    w.field("local", o.target.socket.local)
-                    w.field("peer", o.target.socket.peer)
-                    w.field("outcome", o.result.name)
-                    w.field("message", o.result.message)
-                    w.field("freeze_us", o.freezeNanoseconds.map { Int64($0 / 1000) })
-                    w.field("socket_gone", o.socketGone)
-                    w.field("session_gone", o.sessionGone)
-                }
-            }
+            w.array(outcomes) { o in w.object { o.writeFields(to: w) } }
         }
         return w.bytes
     }

@@ -99,24 +99,15 @@ struct CloseCommand: ParsableCommand {
                 throw Self.exit(for: error)
             }
         } else {
-            let options = try connection.resolved()
-            do {
-                conn = try MySQLConnection(options: options)
-            } catch {
-                throw ListCommand.exit(for: error, options: options)
-            }
+            conn = try connection.connect()
             let report: ListReport
-            let selfID: UInt64?
             do {
-                selfID = try conn!.serverFacts().connectionID
                 report = try Lister(requestedPID: pid, kernelSource: source).run(source: conn!)
-            } catch let e as ListError {
-                throw ListCommand.exit(for: e)
             } catch {
-                throw fail(.internalError, "\(error)")
+                throw ListCommand.exit(for: error)
             }
             do {
-                targets = try TargetResolver.fromSessions(ids, report: report, selfID: selfID)
+                targets = try TargetResolver.fromSessions(ids, report: report, selfID: report.selfConnectionID)
             } catch {
                 throw Self.exit(for: error)
             }

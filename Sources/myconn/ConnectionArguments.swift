@@ -48,6 +48,16 @@ struct ConnectionArguments: ParsableArguments {
         if let port, port > 65535 { throw ValidationError("--port must be 1-65535") }
     }
 
+    /// Connects, or ends with the documented status and one line saying what to check.
+    func connect() throws -> MySQLConnection {
+        let options = try resolved()
+        do {
+            return try MySQLConnection(options: options)
+        } catch {
+            throw ListCommand.exit(for: error, options: options)
+        }
+    }
+
     /// The options for libmariadb, asking for the password when `-p` came without one.
     func resolved() throws -> ConnectionOptions {
         var pw = password

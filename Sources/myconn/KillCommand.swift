@@ -24,13 +24,7 @@ struct KillCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try connection.resolved()
-        let conn: MySQLConnection
-        do {
-            conn = try MySQLConnection(options: options)
-        } catch {
-            throw ListCommand.exit(for: error, options: options)
-        }
+        let conn = try connection.connect()
         let sessions: [ProcessListRow]
         let selfID: UInt64
         do {

@@ -45,13 +45,7 @@ struct ListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try connection.resolved()
-        let conn: MySQLConnection
-        do {
-            conn = try MySQLConnection(options: options)
-        } catch {
-            throw Self.exit(for: error, options: options)
-        }
+        let conn = try connection.connect()
         let report: ListReport
         let recorder = SockDiagRecorder(path: dumpSockDiag)
         do {
