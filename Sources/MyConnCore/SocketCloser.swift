@@ -10,7 +10,8 @@ import SystemPackage
 /// How a socket inside mysqld is cut. None frees a descriptor number mysqld still owns
 /// (shared/DESIGN.md section 2): mysqld's thread sees EOF or an error and closes its own fd.
 public enum CloseMethod: String, Sendable, CaseIterable {
-    /// Stop one mysqld thread, inject `M = dup(fd)`, check `/proc/<pid>/fd/M`, `shutdown(M)`, `close(M)`.
+    /// Stop one mysqld thread, inject `M = dup(fd)`, check `/proc/<pid>/fd/M`, `shutdown(M)`, and
+    /// `close(M)` once at the end (several targets reuse M through `dup3`).
     case ptrace
     /// `pidfd_getfd` the socket into myconn, check its inode, `shutdown` it. Nothing is stopped.
     case pidfd
@@ -199,9 +200,13 @@ public struct SocketCloser {
             throw .ptrace("cannot stop a mysqld thread: \(error)")
         }
         var outcomes: [CloseOutcome] = []
+        var slot: Int32?
         for t in targets {
-            outcomes.append(injectClose(t, thread: thread))
+            outcomes.append(injectShutdown(t, thread: thread, slot: &slot))
             if thread.state == .detached { break }  // the thread went away: nothing more to do in it
+        }
+        if let slot, thread.state != .detached {
+            _ = try? thread.syscall(SyscallNumbers.close, [UInt64(slot)])
         }
         thread.release()
         let frozen = thread.frozenNanoseconds
@@ -212,21 +217,27 @@ public struct SocketCloser {
         return outcomes
     }
 
-    /// `M = dup(fd)`: a number no mysqld code knows; whatever mysqld does with `fd` meanwhile,
-    /// M is checked from outside to be the expected socket before it is shut down and closed.
-    func injectClose(_ t: CloseTarget, thread: InjectedThread) -> CloseOutcome {
+    /// Duplicates the target into `slot`, a descriptor number of mysqld's that only myconn
+    /// knows: `M = dup(fd)` the first time, `dup3(fd, M, 0)` after (replacing, atomically, the
+    /// previous target's duplicate: one injection fewer per target). Whatever mysqld does with
+    /// `fd` meanwhile, M is checked from outside to be the expected socket before it is shut
+    /// down; the caller closes M once, at the end.
+    func injectShutdown(_ t: CloseTarget, thread: InjectedThread, slot: inout Int32?) -> CloseOutcome {
         do {
-            let m = try thread.syscall(SyscallNumbers.dup, [UInt64(t.fd)])
-            guard m >= 0 else {
-                return CloseOutcome(target: t, result: .refused("dup(fd \(t.fd)) in mysqld failed: \(Errno(rawValue: Int32(-m)))"))
+            let m: Int64
+            if let slot {
+                m = try thread.syscall(SyscallNumbers.dup3, [UInt64(t.fd), UInt64(slot), 0])
+            } else {
+                m = try thread.syscall(SyscallNumbers.dup, [UInt64(t.fd)])
             }
-            let dup = Int32(m)
-            guard (try? proc.fdTarget(pid: t.pid, fd: dup)) == .socket(inode: t.inode) else {
-                _ = try thread.syscall(SyscallNumbers.close, [UInt64(dup)])
+            guard m >= 0 else {
+                return CloseOutcome(target: t, result: .refused("duplicating fd \(t.fd) in mysqld failed: \(Errno(rawValue: Int32(-m)))"))
+            }
+            slot = Int32(m)
+            guard (try? proc.fdTarget(pid: t.pid, fd: Int32(m))) == .socket(inode: t.inode) else {
                 return CloseOutcome(target: t, result: .refused("fd \(t.fd) is no longer socket inode \(t.inode)"))
             }
-            let rc = try thread.syscall(SyscallNumbers.shutdown, [UInt64(dup), UInt64(SHUT_RDWR)])
-            _ = try thread.syscall(SyscallNumbers.close, [UInt64(dup)])
+            let rc = try thread.syscall(SyscallNumbers.shutdown, [UInt64(m), UInt64(SHUT_RDWR)])
             guard rc == 0 else {
                 return CloseOutcome(target: t, result: .failed("shutdown in mysqld failed: \(Errno(rawValue: Int32(-rc)))"))
             }

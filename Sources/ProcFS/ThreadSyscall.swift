@@ -25,7 +25,7 @@ public enum ThreadSyscall: Hashable, Sendable {
 /// Syscall numbers the join needs to recognise a thread waiting on its client socket.
 public enum SyscallNumbers {
     #if arch(x86_64)
-    public static let dup = 32, close = 3, shutdown = 48
+    public static let dup = 32, dup3 = 292, close = 3, shutdown = 48
     public static let read = 0, poll = 7, readv = 19, recvfrom = 45, recvmsg = 47, ppoll = 271
     /// Names for messages about what a thread waits on instead.
     static let names: [Int: String] = [
@@ -34,7 +34,7 @@ public enum SyscallNumbers {
         271: "ppoll", 281: "epoll_pwait", 426: "io_uring_enter",
     ]
     #elseif arch(arm64)
-    public static let dup = 23, close = 57, shutdown = 210
+    public static let dup = 23, dup3 = 24, close = 57, shutdown = 210
     public static let read = 63, poll = -1, readv = 65, recvfrom = 207, recvmsg = 212, ppoll = 73
     static let names: [Int: String] = [
         22: "epoll_pwait", 63: "read", 65: "readv", 72: "pselect6", 73: "ppoll", 98: "futex", 101: "nanosleep",
