@@ -72,8 +72,11 @@ public enum Ptrace {
         }
     }
 
-    /// `PTRACE_DETACH`: the thread runs on, no signal injected.
-    public static func detach(_ tid: Int32) throws(Errno) {
-        guard myconn_ptrace(detach, tid, nil, nil) == 0 else { throw Errno(rawValue: errno) }
+    /// `PTRACE_DETACH`: the thread runs on; `signal` (0: none) is delivered to it, for a signal
+    /// that arrived while it was held.
+    public static func detach(_ tid: Int32, signal: Int32 = 0) throws(Errno) {
+        guard myconn_ptrace(detach, tid, nil, UnsafeMutableRawPointer(bitPattern: Int(signal))) == 0 else {
+            throw Errno(rawValue: errno)
+        }
     }
 }

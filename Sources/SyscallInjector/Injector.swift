@@ -35,6 +35,8 @@ public final class InjectedThread {
     private let gadget: UInt64
     private var oldMask = sigset_t()
     private var stoppedAt = timespec()
+    /// A signal that arrived for the thread while it was held: delivered when it is released.
+    private var pendingSignal: Int32 = 0
     /// How long the thread was stopped, once released.
     public private(set) var frozenNanoseconds: UInt64 = 0
 
@@ -94,14 +96,27 @@ public final class InjectedThread {
         let regs = Arch.injection(saved, gadget: gadget, nr: nr, args: args)
         try Self.step("SETREGSET") { () throws(Errno) in try Ptrace.setRegs(tid, regs) }
         state = .injected
-        try Self.step("SINGLESTEP") { () throws(Errno) in try Ptrace.step(tid) }
-        switch try Self.step("waitpid") { () throws(Errno) in try Ptrace.waitStop(tid) } {
-        case .trap: break
-        case .exited: throw .threadGone(tid: tid)
-        case let other: throw .unexpectedStop("after the injected syscall: \(other)")
+        // A signal may stop the thread before the step ran the instruction: keep it for the
+        // release, and step again until the program counter is past the `syscall`.
+        for _ in 0..<16 {
+            try Self.step("SINGLESTEP") { () throws(Errno) in try Ptrace.step(tid) }
+            switch try Self.step("waitpid") { () throws(Errno) in try Ptrace.waitStop(tid) } {
+            case .trap:
+                let after = try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) }
+                return Arch.result(after)
+            case .signal(let sig):
+                pendingSignal = sig
+                let now = try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) }
+                if Arch.programCounter(now) == gadget + UInt64(Arch.syscallInstruction.count) {
+                    return Arch.result(now)
+                }
+            case .exited:
+                throw .threadGone(tid: tid)
+            case .eventStop:
+                continue
+            }
         }
-        let after = try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) }
-        return Arch.result(after)
+        throw .unexpectedStop("signals kept arriving during the injected syscall")
     }
 
     /// Restores the saved registers (with the restart fix-up) and detaches; safe to call twice.
@@ -116,7 +131,7 @@ public final class InjectedThread {
             state = .restored
         }
         if state == .restored || state == .stopped || state == .attached {
-            _ = try? Ptrace.detach(tid)
+            _ = try? Ptrace.detach(tid, signal: pendingSignal)
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
             if stoppedAt.tv_sec != 0 {

@@ -2,12 +2,15 @@
 // blocked in each of poll, read, accept, nanosleep, epoll_wait and a futex (condition
 // variable). Each reports on stdout what it got, so a test can check that every blocked call
 // resumed correctly after injections. Commands on stdin trigger the events:
-//   poll C | read C | epoll C  (a byte to that thread's pipe), accept, futex, quit
+//   poll C | read C | epoll C  (a byte to that thread's pipe), accept, futex, signals, quit
+// Real-time signal SIGRTMIN (queued, never merged) is handled by the main thread only and
+// counted: `signals` prints how many arrived, so a test can check none was lost.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,12 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int futex_flag;
+static volatile sig_atomic_t rt_signals;
+
+static void on_rt(int sig) {
+    (void)sig;
+    rt_signals++;
+}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #include <stdarg.h>
@@ -125,12 +134,21 @@ int main(void) {
     socklen_t len = sizeof(a);
     if (bind(listener, (struct sockaddr *)&a, sizeof(a)) || listen(listener, 8) ||
         getsockname(listener, (struct sockaddr *)&a, &len)) return 1;
+    // Workers inherit SIGRTMIN blocked; only the main thread (blocked in read) takes it.
+    sigset_t rt;
+    sigemptyset(&rt);
+    sigaddset(&rt, SIGRTMIN);
+    pthread_sigmask(SIG_BLOCK, &rt, NULL);
+    struct sigaction sa = { .sa_handler = on_rt, .sa_flags = SA_RESTART };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGRTMIN, &sa, NULL);
     void *(*threads[])(void *) = { poll_thread, read_thread, accept_thread, sleep_thread, epoll_thread, futex_thread };
     for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
         pthread_t t;
         pthread_create(&t, NULL, threads[i], NULL);
     }
     usleep(100000);
+    pthread_sigmask(SIG_UNBLOCK, &rt, NULL);
     say("ready %d", getpid());
     char line[64];
     while (fgets(line, sizeof line, stdin)) {
@@ -147,6 +165,8 @@ int main(void) {
             futex_flag = 1;
             pthread_cond_signal(&cv);
             pthread_mutex_unlock(&mu);
+        } else if (!strncmp(line, "signals", 7)) {
+            say("signals %d", (int)rt_signals);
         } else if (!strncmp(line, "quit", 4)) break;
     }
     return 0;

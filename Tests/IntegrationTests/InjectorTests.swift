@@ -103,6 +103,27 @@ extension RealServer {
             try victim.expectHealthy()
         }
 
+        @Test("signals that arrive while a thread is held are delivered, none lost")
+        func signalsKept() throws {
+            let victim = try Victim()
+            let p = injector(victim, count: 3000)
+            try p.run()
+            var sent = 0
+            while p.isRunning && sent < 400 {
+                // Real-time signals queue: each one sent must arrive once.
+                kill(victim.pid, SIGRTMIN())
+                sent += 1
+                usleep(500)
+            }
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            #expect(sent > 50, "signals were sent while injections ran")
+            try victim.send("signals")
+            try victim.waitFor { $0.contains("signals \(sent)\n") }
+            usleep(1_100_000)
+            try victim.expectHealthy()
+        }
+
         @Test("the injecting tool killed by SIGTERM or SIGINT at random moments leaves the victim running and correct")
         func killedAtRandom() throws {
             let victim = try Victim()
@@ -122,3 +143,6 @@ extension RealServer {
         }
     }
 }
+
+/// glibc's SIGRTMIN is a function (the first real-time signal not used by the C library).
+func SIGRTMIN() -> Int32 { __libc_current_sigrtmin() }
