@@ -10,6 +10,7 @@ public enum Ptrace {
     // linux/ptrace.h
     static let seize: Int32 = 0x4206, interrupt: Int32 = 0x4207, detach: Int32 = 17, cont: Int32 = 7
     static let singleStep: Int32 = 9
+    static let getSigmask: Int32 = 0x420a, setSigmask: Int32 = 0x420b
     public static let eventStop: Int32 = 128   // PTRACE_EVENT_STOP
 
     /// Attaches without stopping or signalling (`PTRACE_SEIZE`, no options: never EXITKILL).
@@ -59,6 +60,24 @@ public enum Ptrace {
     public static func setRegs(_ tid: Int32, _ regs: myconn_regs) throws(Errno) {
         var r = regs
         guard myconn_set_regs(tid, &r) == 0 else { throw Errno(rawValue: errno) }
+    }
+
+    /// The stopped thread's blocked-signal mask (`PTRACE_GETSIGMASK`, Linux >= 3.11).
+    public static func signalMask(_ tid: Int32) throws(Errno) -> UInt64 {
+        var mask: UInt64 = 0
+        guard myconn_ptrace(getSigmask, tid, UnsafeMutableRawPointer(bitPattern: 8), &mask) == 0 else {
+            throw Errno(rawValue: errno)
+        }
+        return mask
+    }
+
+    /// Sets the stopped thread's blocked-signal mask (`PTRACE_SETSIGMASK`): signals stay pending,
+    /// undelivered and unlost, until it is restored.
+    public static func setSignalMask(_ tid: Int32, _ mask: UInt64) throws(Errno) {
+        var m = mask
+        guard myconn_ptrace(setSigmask, tid, UnsafeMutableRawPointer(bitPattern: 8), &m) == 0 else {
+            throw Errno(rawValue: errno)
+        }
     }
 
     public static func step(_ tid: Int32) throws(Errno) {

@@ -197,13 +197,22 @@ public struct KillRunner {
             w.field("action", queryOnly ? "kill-query" : "kill")
             w.field("method", "sql")
             w.field("dry_run", dryRun)
-            w.field("session_id", Int64(bitPattern: o.session.id))
-            w.field("user", o.session.user)
-            w.field("host", o.session.host)
-            w.field("outcome", o.result.name)
-            w.field("message", o.result.message)
-            w.field("session_gone", o.sessionGone)
+            o.writeFields(to: w)
         }
         try? audit.append(w.text)
+    }
+}
+
+extension KillRunner.Outcome {
+    /// The session and what happened to it, as JSON fields: shared by the audit log and `--json`.
+    public func writeFields(to w: JSONWriter) {
+        w.field("session_id", Int64(bitPattern: session.id))
+        w.field("user", session.user)
+        w.field("host", session.host)
+        w.field("outcome", result.name)
+        w.field("message", result.message)
+        w.field("session_gone", sessionGone)
+        w.field("command_after", after?.command)
+        w.field("state_after", after?.state)
     }
 }

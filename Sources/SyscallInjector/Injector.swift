@@ -37,6 +37,8 @@ public final class InjectedThread {
     private var stoppedAt = timespec()
     /// A signal that arrived for the thread while it was held: delivered when it is released.
     private var pendingSignal: Int32 = 0
+    /// The thread's own signal mask, replaced by "all blocked" while it is held.
+    private var savedSignalMask: UInt64?
     /// How long the thread was stopped, once released.
     public private(set) var frozenNanoseconds: UInt64 = 0
 
@@ -61,6 +63,11 @@ public final class InjectedThread {
             try stop()
             state = .stopped
             saved = try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) }
+            // Every signal blocked while held: one arriving mid-injection stays pending (queued
+            // real-time signals included) instead of being dequeued into a ptrace stop.
+            let mask = try Self.step("GETSIGMASK") { () throws(Errno) in try Ptrace.signalMask(tid) }
+            try Self.step("SETSIGMASK") { () throws(Errno) in try Ptrace.setSignalMask(tid, UInt64.max) }
+            savedSignalMask = mask
             state = .saved
         } catch {
             release()
@@ -123,6 +130,10 @@ public final class InjectedThread {
     /// A thread nothing was injected into keeps its registers untouched: the kernel restarts
     /// its interrupted call itself.
     public func release() {
+        if let mask = savedSignalMask {
+            _ = try? Ptrace.setSignalMask(tid, mask)
+            savedSignalMask = nil
+        }
         if state == .saved {
             state = .restored
         }

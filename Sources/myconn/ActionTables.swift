@@ -68,18 +68,7 @@ enum ActionTables {
         w.object {
             w.field("action", queryOnly ? "kill-query" : "kill")
             w.key("targets")
-            w.array(outcomes) { o in
-                w.object {
-                    w.field("session_id", Int64(bitPattern: o.session.id))
-                    w.field("user", o.session.user)
-                    w.field("host", o.session.host)
-                    w.field("outcome", o.result.name)
-                    w.field("message", o.result.message)
-                    w.field("session_gone", o.sessionGone)
-                    w.field("command_after", o.after?.command)
-                    w.field("state_after", o.after?.state)
-                }
-            }
+            w.array(outcomes) { o in w.object { o.writeFields(to: w) } }
         }
         return w.bytes
     }
