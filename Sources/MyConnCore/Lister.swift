@@ -92,6 +92,27 @@ public struct Lister {
                           kernelViewIncomplete: incomplete, selfConnectionID: facts.connectionID)
     }
 
+    /// mysqld's connections from the kernel alone (no SQL): every connected socket of mysqld is
+    /// listed under `unmatchedSockets` (no session is known), with `server.sql` false.
+    public func runKernelOnly(pid: Int32, why: String?) throws(ListError) -> ListReport {
+        let kernel: KernelSnapshot
+        do {
+            kernel = try KernelSnapshot.read(pid: pid, proc: proc, source: kernelSource, serverPort: 0)
+        } catch {
+            throw .kernel(error)
+        }
+        guard kernel.fds != nil else {
+            throw .kernel(kernel.fdError ?? .permissionDenied(path: proc.path(pid, "fd").string))
+        }
+        let joined = SessionJoin(rows: [], selfID: nil, selfPeer: nil, serverPort: 0, kernel: kernel,
+                                 includeListening: includeListening).run()
+        var warnings = why.map { [$0] } ?? []
+        if let reason = kernel.fallbackReason { warnings.append("TCP table read from /proc instead of sock_diag: \(reason)") }
+        return ListReport(server: ServerView(pid: pid, version: nil, port: nil, kernelSource: kernel.tcpSource, sql: false),
+                          sessions: [], unmatchedSockets: joined.unmatchedSockets, listeningSockets: joined.listeningSockets,
+                          warnings: warnings + joined.warnings, kernelViewIncomplete: false)
+    }
+
     /// Candidate descriptors for unix-socket sessions, kept only where the session outlived the kernel read.
     func gatherUnixEvidence(rows: [ProcessListRow], facts: ServerFacts, pid: Int32,
                             source: some SessionSource) -> [UInt64: UnixSocketEvidence] {

@@ -89,6 +89,32 @@ public struct MysqldLocator: Sendable {
         }
     }
 
+    /// mysqld without SQL: `requested` (verified by name), else the one mysqld/mariadbd holding a
+    /// listener that matches what the user asked to connect to: the unix socket `socketPath`, or
+    /// TCP `port` (local servers only). nil when nothing matches: no guessing.
+    public func locateWithoutSQL(requested: Int32?, socketPath: String?, port: UInt16?) throws(LocateError) -> MysqldProcess? {
+        if let requested {
+            guard proc.exists(pid: requested) else { throw .processGone(pid: requested) }
+            let comm = (try? proc.comm(pid: requested)) ?? "?"
+            guard Self.serverNames.contains(comm) else { throw .notMysqld(pid: requested, comm: comm, port: port ?? 0) }
+            return MysqldProcess(pid: requested, evidence: "--pid")
+        }
+        let named = proc.pids().filter { Self.serverNames.contains((try? proc.comm(pid: $0)) ?? "") }
+        var found: [Int32] = []
+        for pid in named {
+            guard let table = try? proc.fdTable(pid: pid) else { continue }
+            let held = Set(table.values.compactMap(\.socketInode))
+            if let socketPath, let unix = try? proc.unixSockets(pid: pid),
+               unix.contains(where: { $0.isListening && $0.path == socketPath && held.contains($0.inode) }) {
+                found.append(pid)
+            } else if let port, listens(pid: pid, port: port) == .yes {
+                found.append(pid)
+            }
+        }
+        if found.count > 1 { throw .ambiguous(pids: found.sorted(), port: port ?? 0) }
+        return found.first.map { MysqldProcess(pid: $0, evidence: "the mysqld listening where myconn was to connect") }
+    }
+
     enum Answer { case yes, no, unknown }
 
     /// Whether `pid` holds a listening TCP socket on `port` in its own network namespace.

@@ -76,16 +76,20 @@ public struct SessionView: Sendable, Equatable {
 /// The server `list` looked at.
 public struct ServerView: Sendable, Equatable {
     public var pid: Int32?
-    public var version: String
-    public var port: UInt16
+    /// nil in kernel-only mode (no SQL).
+    public var version: String?
+    public var port: UInt16?
     /// Where the TCP table came from.
     public var kernelSource: KernelSource
+    /// Whether the processlist was read; false in kernel-only mode.
+    public var sql: Bool
 
-    public init(pid: Int32?, version: String, port: UInt16, kernelSource: KernelSource) {
+    public init(pid: Int32?, version: String?, port: UInt16?, kernelSource: KernelSource, sql: Bool = true) {
         self.pid = pid
         self.version = version
         self.port = port
         self.kernelSource = kernelSource
+        self.sql = sql
     }
 }
 

@@ -13,8 +13,9 @@ enum JSONReport {
             w.object {
                 w.field("pid", report.server.pid.map(Int64.init))
                 w.field("version", report.server.version)
-                w.field("port", Int64(report.server.port))
+                w.field("port", report.server.port.map(Int64.init))
                 w.field("kernel_source", report.server.kernelSource.rawValue)
+                w.field("sql", report.server.sql)
             }
             w.key("sessions")
             w.array(report.sessions) { s in

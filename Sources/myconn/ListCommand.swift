@@ -31,6 +31,9 @@ struct ListCommand: ParsableCommand {
     @Flag(name: .long, help: "Also list mysqld's listening sockets.")
     var all = false
 
+    @Flag(name: .customLong("no-sql"), help: "List mysqld's connections from the kernel alone (with --pid, or the mysqld listening on -S/-P); also what list falls back to when the server refuses logins (Too many connections) or cannot be reached.")
+    var noSQL = false
+
     @Option(name: .long, help: "Where the TCP table comes from: netlink (sock_diag, filtered to mysqld's ports) or proc (/proc/<pid>/net/tcp*).")
     var source: KernelSource = .netlink
 
@@ -45,7 +48,21 @@ struct ListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let conn = try connection.connect()
+        if noSQL {
+            try emit(kernelOnly(why: nil))
+            return
+        }
+        let options = try connection.resolved()
+        let conn: MySQLConnection
+        do {
+            conn = try MySQLConnection(options: options)
+        } catch {
+            guard let fallback = try fallbackWhenLoginFails(error) else {
+                throw Self.exit(for: error, options: options)
+            }
+            try emit(fallback)
+            return
+        }
         let report: ListReport
         let recorder = SockDiagRecorder(path: dumpSockDiag)
         do {
@@ -55,6 +72,10 @@ struct ListCommand: ParsableCommand {
             throw Self.exit(for: error)
         }
         try recorder.write()
+        try emit(report)
+    }
+
+    func emit(_ report: ListReport) throws {
         for w in report.warnings { printError("myconn: warning: \(w)") }
         if json {
             Terminal.writeStdout(JSONReport.render(report) + [0x0A])
@@ -62,6 +83,39 @@ struct ListCommand: ParsableCommand {
             print(TableReport.render(report, width: Terminal.width()), terminator: "")
         }
         if report.kernelViewIncomplete { throw ExitStatus.incomplete.exitCode }
+    }
+
+    /// The kernel-only report of the mysqld named by --pid, or listening on -S/-P.
+    func kernelOnly(why: String?) throws -> ListReport {
+        let port = connection.port.map { UInt16($0) }
+        let found: MysqldProcess?
+        do {
+            found = try MysqldLocator(proc: ProcReader()).locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)
+        } catch {
+            throw Self.exit(for: ListError.locate(error))
+        }
+        guard let found else {
+            throw fail(.mysqldNotFound, "no mysqld/mariadbd listens on the given -S/-P; pass --pid PID to list without SQL")
+        }
+        do {
+            return try Lister(includeListening: all, kernelSource: source).runKernelOnly(pid: found.pid, why: why)
+        } catch {
+            throw Self.exit(for: error)
+        }
+    }
+
+    /// When the server refuses logins (Too many connections) or cannot be reached, and a local
+    /// mysqld matching -S/-P (or --pid) is there: its kernel view, with a warning. A refused
+    /// password is not such a case: it is reported as itself.
+    func fallbackWhenLoginFails(_ error: MySQLError) throws -> ListReport? {
+        guard error.kind == .tooManyConnections || error.kind == .cannotConnect else { return nil }
+        let local = [nil, "localhost", "127.0.0.1", "::1"].contains(connection.host)
+        guard pid != nil || local, pid != nil || connection.socket != nil || connection.port != nil else { return nil }
+        let port = connection.port.map { UInt16($0) }
+        guard (try? MysqldLocator(proc: ProcReader()).locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)) != nil else {
+            return nil
+        }
+        return try kernelOnly(why: "cannot log in (\(error)); listing mysqld's sockets from the kernel alone: sessions unknown")
     }
 
     static func exit(for error: MySQLError, options: ConnectionOptions) -> ExitCode {

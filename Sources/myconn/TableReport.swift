@@ -4,8 +4,18 @@ import MyConnCore
 /// Cut to the terminal's width (INFO and STATE first); never cut when piped.
 enum TableReport {
     static func render(_ report: ListReport, width: Int?) -> String {
-        var out = "mysqld pid \(report.server.pid.map(String.init) ?? "?")  \(report.server.version)  port \(report.server.port)"
-        out += "  \(report.sessions.count) session(s)\n"
+        let server = report.server
+        var out = "mysqld pid \(server.pid.map(String.init) ?? "?")"
+        if server.sql {
+            out += "  \(server.version ?? "?")  port \(server.port.map(String.init) ?? "?")  \(report.sessions.count) session(s)\n"
+        } else {
+            out += "  kernel only (no SQL): \(report.unmatchedSockets.count) connection(s), sessions unknown\n"
+            out += socketTable(report.unmatchedSockets, width: width)
+            if !report.listeningSockets.isEmpty {
+                out += "\nmysqld listening sockets:\n" + socketTable(report.listeningSockets, width: width)
+            }
+            return out
+        }
         let header = ["ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRANSPORT", "FD", "INODE",
                       "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ", "INFO"]
         let rows = report.sessions.map { s -> [String] in

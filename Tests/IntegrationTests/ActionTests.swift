@@ -91,15 +91,30 @@ extension RealServer {
             #expect(try auditLines(server).count == 3)
         }
 
-        @Test("no SQL at all: with max_connections reached, close --pid --peer frees a slot")
+        @Test("no SQL at all: with max_connections reached, list falls back to the kernel, close --pid --peer frees a slot")
         func noSQL() throws {
             let server = try TestServer(extraArgs: ["--max-connections=10"])  // MariaDB's minimum
             // Accounts with CONNECTION ADMIN (root) may exceed max_connections; the application's
             // account may not: its sessions fill the server, and its logins are refused.
             try server.sql("CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'pw'; CREATE USER 'app'@'localhost' IDENTIFIED BY 'pw'")
             let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:10"], user: "app", password: "pw")
-            let full = try myconn(["list", "--no-defaults", "-uapp", "-ppw", "-h127.0.0.1", "-P\(server.port)"])
-            expectOneLineFailure(full, status: 4, mentioning: ["Too many connections"])
+            // list cannot log in, and falls back to the kernel's view by itself, with one warning.
+            let full = try myconn(["list", "--json", "--no-defaults", "-uapp", "-ppw", "-h127.0.0.1", "-P\(server.port)"])
+            #expect(full.status == 0, "\(full.stderr)")
+            let warning = full.stderr.split(separator: "\n")
+            #expect(warning.count == 1 && warning[0].contains("Too many connections") && warning[0].contains("kernel alone"),
+                    "\(full.stderr)")
+            let oracle = try Oracle(server: server)
+            for listed in [try parseJSON(full.stdout),
+                           try parseJSON(try myconn(["list", "--json", "--no-sql", "--pid", "\(server.pid)"]).stdout)] {
+                #expect((listed["server"] as? [String: Any])?["sql"] as? Bool == false)
+                #expect((listed["sessions"] as? [Any])?.isEmpty == true)
+                let sockets = try #require(listed["unmatched_sockets"] as? [[String: Any]])
+                for c in clients.sessions {
+                    let s = try #require(sockets.first { $0["peer"] as? String == c.local }, "\(c.local) listed")
+                    #expect(s["fd"] as? Int == oracle.serverEnd(of: c).map { Int($0.fd) })
+                }
+            }
             let peer = clients.sessions[0].local
             let audit = server.dir.appendingPathComponent("audit.log").path
             let r = try myconn(["close", "--pid", "\(server.pid)", "--peer", peer, "--yes", "--audit-log", audit, "--json"])
