@@ -62,8 +62,8 @@ public final class NetlinkSockDiag {
     }
 
     /// All TCP sockets of `family` in `states`, with local port `sourcePort` when given.
-    public func dumpTCP(family: UInt8, states: UInt32, sourcePort: UInt16?) throws(DumpError) -> [TCPSocketEntry] {
-        try dumpSockets(family: family, states: states, sourcePort: sourcePort).map(\.entry)
+    public func dumpTCP(family: UInt8, states: UInt32, sourcePort: UInt16?, withInfo: Bool = false) throws(DumpError) -> [TCPSocketEntry] {
+        try dumpSockets(family: family, states: states, sourcePort: sourcePort, withInfo: withInfo).map(\.entry)
     }
 
     /// SOCK_DESTROY of one dumped socket (`ss -K`): the kernel resets it (the peer sees RST, the
@@ -101,9 +101,11 @@ public final class NetlinkSockDiag {
     }
 
     /// ``dumpTCP(family:states:sourcePort:)`` keeping each socket's kernel identity.
-    public func dumpSockets(family: UInt8, states: UInt32, sourcePort: UInt16?) throws(DumpError) -> [InetDiag.DiagSocket] {
+    public func dumpSockets(family: UInt8, states: UInt32, sourcePort: UInt16?,
+                            withInfo: Bool = false) throws(DumpError) -> [InetDiag.DiagSocket] {
         sequence += 1
-        try send(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence))
+        try send(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence,
+                                      withInfo: withInfo))
         var sockets: [InetDiag.DiagSocket] = []
         while true {
             let datagram = try receive()

@@ -101,7 +101,7 @@ public struct KernelSnapshot: Sendable {
             if fds != nil { ports = Set(rows.filter { held.contains($0.inode) }.map(\.local.port)) }
             for port in ports.sorted() {
                 for family in [InetDiag.afInet, InetDiag.afInet6] {
-                    rows += try diag.dumpTCP(family: family, states: InetDiag.allButListen, sourcePort: port)
+                    rows += try diag.dumpTCP(family: family, states: InetDiag.allButListen, sourcePort: port, withInfo: true)
                 }
             }
             return .success(rows)

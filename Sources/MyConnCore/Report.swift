@@ -29,9 +29,12 @@ public struct SocketView: Sendable, Equatable {
     public var tcpState: TCPState?
     public var sendQueue: UInt32?
     public var recvQueue: UInt32?
+    /// tcp_info from sock_diag; nil for unix sockets and with `--source proc`.
+    public var health: TCPHealth?
 
     public init(transport: Transport, fd: Int32? = nil, inode: UInt64? = nil, local: String? = nil, peer: String? = nil,
-                tcpState: TCPState? = nil, sendQueue: UInt32? = nil, recvQueue: UInt32? = nil) {
+                tcpState: TCPState? = nil, sendQueue: UInt32? = nil, recvQueue: UInt32? = nil, health: TCPHealth? = nil) {
+        self.health = health
         self.transport = transport
         self.fd = fd
         self.inode = inode
@@ -45,7 +48,7 @@ public struct SocketView: Sendable, Equatable {
     init(tcp e: TCPSocketEntry, fd: Int32?) {
         self.init(transport: e.family == .tcp4 ? .tcp4 : .tcp6, fd: fd, inode: e.inode,
                   local: e.local.description, peer: e.peer.description, tcpState: e.state,
-                  sendQueue: e.sendQueue, recvQueue: e.recvQueue)
+                  sendQueue: e.sendQueue, recvQueue: e.recvQueue, health: e.health)
     }
 
     init(unix e: UnixSocketEntry, fd: Int32?) {

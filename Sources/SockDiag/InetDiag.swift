@@ -7,6 +7,7 @@ public enum InetDiag {
     static let nlmsgError: UInt16 = 2, nlmsgDone: UInt16 = 3
     static let flagRequest: UInt16 = 0x1, flagDump: UInt16 = 0x300
     static let ipprotoTCP: UInt8 = 6
+    static let inetDiagInfo: UInt8 = 2
     public static let afInet: UInt8 = 2, afInet6: UInt8 = 10
 
     /// Bit `1 << state` for each TCP state.
@@ -15,7 +16,9 @@ public enum InetDiag {
 
     /// A dump request: `nlmsghdr` + `inet_diag_req_v2`, TCP of `family`, sockets in `states`,
     /// only local port `sourcePort` when given (the kernel filters: `id.idiag_sport`).
-    public static func dumpRequest(family: UInt8, states: UInt32, sourcePort: UInt16?, sequence: UInt32) -> [UInt8] {
+    /// `withInfo` asks for `struct tcp_info` (`idiag_ext |= 1 << (INET_DIAG_INFO - 1)`).
+    public static func dumpRequest(family: UInt8, states: UInt32, sourcePort: UInt16?, sequence: UInt32,
+                                   withInfo: Bool = false) -> [UInt8] {
         var b: [UInt8] = []
         b.reserveCapacity(72)
         append32(&b, 16 + 56)                     // nlmsg_len
@@ -23,7 +26,7 @@ public enum InetDiag {
         append16(&b, flagRequest | flagDump)      // nlmsg_flags
         append32(&b, sequence)                    // nlmsg_seq
         append32(&b, 0)                           // nlmsg_pid
-        b += [family, ipprotoTCP, 0, 0]           // sdiag_family, sdiag_protocol, idiag_ext, pad
+        b += [family, ipprotoTCP, withInfo ? 1 << (inetDiagInfo - 1) : 0, 0]  // family, protocol, idiag_ext, pad
         append32(&b, states)                      // idiag_states
         let port = sourcePort ?? 0
         b += [UInt8(port >> 8), UInt8(port & 0xff)]  // idiag_sport, network order
@@ -119,12 +122,30 @@ public enum InetDiag {
         }
         guard let src = addr(o + 8), let dst = addr(o + 24) else { return nil }
         let rqueue = read32(b, o + 56), wqueue = read32(b, o + 60)
+        // Attributes (struct rtattr: u16 len, u16 type, 4-byte aligned) follow the 72 bytes.
+        var health: TCPHealth?
+        var a = o + 72
+        while a + 4 <= o + length {
+            let alen = Int(read16(b, a)), atype = read16(b, a + 2)
+            guard alen >= 4, a + alen <= o + length else { break }
+            if atype == UInt16(inetDiagInfo) { health = tcpInfo(b, at: a + 4, length: alen - 4) }
+            a += (alen + 3) & ~3
+        }
         return TCPSocketEntry(
             family: family == afInet ? .tcp4 : .tcp6,
             local: SocketAddress(ip: src, port: sport), peer: SocketAddress(ip: dst, port: dport), state: state,
             // For listeners the kernel puts the backlog limit in wqueue; /proc/net/tcp shows 0.
             sendQueue: state == .listen ? 0 : wqueue, recvQueue: rqueue,
-            uid: read32(b, o + 64), inode: UInt64(read32(b, o + 68)))
+            uid: read32(b, o + 64), inode: UInt64(read32(b, o + 68)), health: health)
+    }
+
+    /// The fields of `struct tcp_info` myconn uses, by offset (`linux/tcp.h`); parsed by the
+    /// attribute's length, so an older kernel's shorter struct is fine.
+    static func tcpInfo(_ b: [UInt8], at o: Int, length: Int) -> TCPHealth? {
+        guard length >= 72 else { return nil }
+        return TCPHealth(rttMicroseconds: read32(b, o + 68), retransmits: b[o + 2], probes: b[o + 3],
+                         unacked: read32(b, o + 24), lastReceiveMilliseconds: read32(b, o + 52),
+                         lastSendMilliseconds: read32(b, o + 44))
     }
 
     static func append16(_ b: inout [UInt8], _ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }

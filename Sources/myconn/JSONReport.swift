@@ -59,6 +59,13 @@ enum JSONReport {
         w.field("tcp_state", k?.tcpState?.description)
         w.field("send_queue", k?.sendQueue.map(Int64.init))
         w.field("recv_queue", k?.recvQueue.map(Int64.init))
+        let h = k?.health
+        w.field("rtt_us", h.map { Int64($0.rttMicroseconds) })
+        w.field("retransmits", h.map { Int64($0.retransmits) })
+        w.field("probes", h.map { Int64($0.probes) })
+        w.field("unacked", h.map { Int64($0.unacked) })
+        w.field("last_recv_ms", h.map { Int64($0.lastReceiveMilliseconds) })
+        w.field("last_send_ms", h.map { Int64($0.lastSendMilliseconds) })
     }
 }
 

@@ -31,6 +31,9 @@ struct ListCommand: ParsableCommand {
     @Flag(name: .long, help: "Also list mysqld's listening sockets.")
     var all = false
 
+    @Flag(name: .long, help: "Add TCP health columns (tcp_info): rtt, retransmits, probes, unacked, ms since last receive/send.")
+    var wide = false
+
     @Flag(name: .customLong("no-sql"), help: "List mysqld's connections from the kernel alone (with --pid, or the mysqld listening on -S/-P); also what list falls back to when the server refuses logins (Too many connections) or cannot be reached.")
     var noSQL = false
 
@@ -80,7 +83,7 @@ struct ListCommand: ParsableCommand {
         if json {
             Terminal.writeStdout(JSONReport.render(report) + [0x0A])
         } else {
-            print(TableReport.render(report, width: Terminal.width()), terminator: "")
+            print(TableReport.render(report, width: Terminal.width(), wide: wide), terminator: "")
         }
         if report.kernelViewIncomplete { throw ExitStatus.incomplete.exitCode }
     }

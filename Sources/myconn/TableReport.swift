@@ -1,9 +1,10 @@
 import MyConnCore
+import ProcFS
 
 /// `myconn list` for people: sessions, then reasons, then sockets without a session.
 /// Cut to the terminal's width (INFO and STATE first); never cut when piped.
 enum TableReport {
-    static func render(_ report: ListReport, width: Int?) -> String {
+    static func render(_ report: ListReport, width: Int?, wide: Bool = false) -> String {
         let server = report.server
         var out = "mysqld pid \(server.pid.map(String.init) ?? "?")"
         if server.sql {
@@ -16,16 +17,18 @@ enum TableReport {
             }
             return out
         }
+        let healthHeader = wide ? ["RTT_US", "RETRANS", "PROBES", "UNACKED", "LAST_RECV_MS", "LAST_SEND_MS"] : []
         let header = ["ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRANSPORT", "FD", "INODE",
-                      "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ", "INFO"]
+                      "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"] + healthHeader + ["INFO"]
         let rows = report.sessions.map { s -> [String] in
             let r = s.row
             let sql: [String] = [String(r.id), r.user ?? "", r.host ?? "", r.db ?? "", r.command ?? "",
                                  r.time.map(String.init) ?? "", r.state ?? ""]
             let transport = (s.socket?.transport ?? s.transport)?.rawValue ?? ""
-            return sql + [transport] + kernelCells(s.socket) + [oneLine(r.info ?? "")]
+            let health = wide ? healthCells(s.socket?.health) : []
+            return sql + [transport] + kernelCells(s.socket) + health + [oneLine(r.info ?? "")]
         }
-        out += table(header: header, rows: rows, width: width, shrinkable: [15, 6, 2])
+        out += table(header: header, rows: rows, width: width, shrinkable: [header.count - 1, 6, 2])
         let reasons = report.sessions.filter { $0.unresolved != nil && $0.transport != nil }
         if !reasons.isEmpty {
             out += "\nNot proven:\n"
@@ -55,6 +58,13 @@ enum TableReport {
         let sendQ = k?.sendQueue.map { String($0) } ?? ""
         let recvQ = k?.recvQueue.map { String($0) } ?? ""
         return [fd, inode, k?.local ?? "", k?.peer ?? "", k?.tcpState?.description ?? "", sendQ, recvQ]
+    }
+
+    /// tcp_info columns for --wide; "-" where the kernel gave none (unix, --source proc).
+    static func healthCells(_ h: TCPHealth?) -> [String] {
+        guard let h else { return ["-", "-", "-", "-", "-", "-"] }
+        return [String(h.rttMicroseconds), String(h.retransmits), String(h.probes), String(h.unacked),
+                String(h.lastReceiveMilliseconds), String(h.lastSendMilliseconds)]
     }
 
     /// Left-aligned columns two spaces apart. When wider than `width`, the `shrinkable`

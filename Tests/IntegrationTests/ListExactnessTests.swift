@@ -128,6 +128,29 @@ extension RealServer {
             try expectExact(json, server: server, clients: clients, unixBusyProven: false)
         }
 
+        @Test("TCP health from tcp_info: idle sessions show their idle time; unix and --source proc have none")
+        func health() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp6:idle:1", "unix:idle:1"])
+            usleep(600_000)
+            let json = try parseJSON(try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath]).stdout)
+            let sessions = try #require(json["sessions"] as? [[String: Any]])
+            for c in clients.sessions {
+                let s = try #require(sessions.first { $0["id"] as? Int == Int(c.id) })
+                if c.transport == "unix" {
+                    #expect(s["rtt_us"] is NSNull && s["last_recv_ms"] is NSNull)
+                    continue
+                }
+                #expect((s["rtt_us"] as? Int ?? 0) > 0, "session \(c.id) rtt")
+                #expect(s["retransmits"] as? Int == 0 && s["unacked"] as? Int == 0 && s["probes"] as? Int == 0)
+                #expect((s["last_recv_ms"] as? Int ?? 0) >= 500, "idle for 0.6 s: \(s["last_recv_ms"] ?? "-")")
+            }
+            let proc = try parseJSON(try myconn(["list", "--json", "--source", "proc", "--no-defaults", "-uroot", "-S", server.socketPath]).stdout)
+            #expect((proc["sessions"] as? [[String: Any]] ?? []).allSatisfy { $0["rtt_us"] is NSNull })
+            let wide = try myconn(["list", "--wide", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(wide.stdout.contains("RTT_US") && wide.stdout.contains("LAST_RECV_MS"))
+        }
+
         @Test("--all adds the listeners; the table prints every session with its fd")
         func tableAndListeners() throws {
             let server = try TestServer()

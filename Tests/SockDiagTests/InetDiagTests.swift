@@ -83,4 +83,22 @@ struct InetDiagTests {
         short[0] = 200
         #expect(throws: InetDiag.ReplyError.self) { try InetDiag.parse(short) }
     }
+
+    @Test("tcp_info in the replies: the same health myconn printed, and plausible for loopback")
+    func tcpInfo() throws {
+        var entries: [TCPSocketEntry] = []
+        for p in dumps(try fixtureBytes("mariadbd-13308-info.sockdiag")) { entries += try InetDiag.parse(p).entries }
+        let listed = try JSONSerialization.jsonObject(with: Data(fixtureBytes("mariadbd-13308-info.list.json"))) as! [String: Any]
+        let tcp = (listed["sessions"] as! [[String: Any]]).filter { $0["transport"] as? String == "tcp4" }
+        #expect(tcp.count == 3)
+        for s in tcp {
+            let e = try #require(entries.first { $0.inode == UInt64(s["inode"] as! Int) })
+            let h = try #require(e.health, "the port-13308 dumps asked for INET_DIAG_INFO")
+            #expect(Int(h.rttMicroseconds) == s["rtt_us"] as? Int)
+            #expect(Int(h.lastReceiveMilliseconds) == s["last_recv_ms"] as? Int)
+            #expect(h.rttMicroseconds > 0 && h.rttMicroseconds < 1_000_000, "loopback rtt")
+            #expect(h.retransmits == 0)
+        }
+        #expect(entries.filter { $0.state == .listen }.allSatisfy { $0.health == nil }, "listeners were dumped without it")
+    }
 }
