@@ -50,6 +50,29 @@ public enum TargetResolver {
         return out
     }
 
+    /// Targets for zombie classes: sessions of those classes with a proven socket, and sockets
+    /// without a session of those classes. Sessions whose socket is not proven are returned as
+    /// skipped, with the reason (an orphan session has no socket to cut: `kill` it).
+    public static func fromZombies(_ classes: [ZombieClass], report: ListReport)
+        -> (targets: [CloseTarget], skipped: [(id: UInt64, why: String)]) {
+        guard let pid = report.server.pid else { return ([], []) }
+        var targets: [CloseTarget] = []
+        var skipped: [(UInt64, String)] = []
+        for s in report.sessions where !Set(s.zombie).isDisjoint(with: classes) {
+            if let socket = s.socket, let fd = socket.fd, let inode = socket.inode {
+                targets.append(CloseTarget(pid: pid, fd: fd, inode: inode, socket: socket, session: s.row))
+            } else {
+                skipped.append((s.row.id, s.unresolved ?? "no socket"))
+            }
+        }
+        for (i, socket) in report.unmatchedSockets.enumerated() {
+            guard let zombie = report.unmatchedZombie?[i], !Set(zombie).isDisjoint(with: classes),
+                  let fd = socket.fd, let inode = socket.inode else { continue }
+            targets.append(CloseTarget(pid: pid, fd: fd, inode: inode, socket: socket, session: nil))
+        }
+        return (targets, skipped)
+    }
+
     /// Targets from the kernel alone (no SQL): by peer address and/or fd of a given mysqld pid.
     /// `force` accepts a process not named mysqld/mariadbd.
     public static func fromKernel(pid: Int32, peers: [SocketAddress], fds: [Int32], force: Bool,

@@ -32,6 +32,8 @@ public struct Lister {
     public var includeListening: Bool
     public var requestedPID: Int32?
     public var kernelSource: KernelSource
+    /// `--idle SECONDS`: sessions in Sleep longer than this are zombies of class `idle`.
+    public var idleSeconds: Int64?
     /// Sees the sock_diag socket before it is used (the hidden raw-reply recorder).
     public var recorder: ((NetlinkSockDiag) -> Void)?
 
@@ -85,11 +87,13 @@ public struct Lister {
 
         let joined = SessionJoin(rows: rows, selfID: facts.connectionID, selfPeer: selfPeer, serverPort: facts.port,
                                  kernel: kernel, unixEvidence: unixEvidence, includeListening: includeListening).run()
-        return ListReport(server: ServerView(pid: mysqld.pid, version: facts.version, port: facts.port,
+        var report = ListReport(server: ServerView(pid: mysqld.pid, version: facts.version, port: facts.port,
                                              kernelSource: kernel.tcpSource),
                           sessions: joined.sessions, unmatchedSockets: joined.unmatchedSockets,
                           listeningSockets: joined.listeningSockets, warnings: warnings + joined.warnings,
                           kernelViewIncomplete: incomplete, selfConnectionID: facts.connectionID)
+        ZombieRules.classify(&report, completeProcessList: facts.hasProcessPrivilege, idleSeconds: idleSeconds)
+        return report
     }
 
     /// mysqld's connections from the kernel alone (no SQL): every connected socket of mysqld is

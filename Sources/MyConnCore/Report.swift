@@ -65,6 +65,10 @@ public struct SessionView: Sendable, Equatable {
     public var match: MatchMethod?
     /// Why `socket` (or its fd) is missing; nil when everything is proven.
     public var unresolved: String?
+    /// No socket in mysqld's namespace has this TCP session's peer address.
+    public var socketMissing = false
+    /// Zombie classes (see ``ZombieRules``), sorted; empty when none.
+    public var zombie: [ZombieClass] = []
 
     public init(row: ProcessListRow, transport: Transport? = nil, socket: SocketView? = nil,
                 match: MatchMethod? = nil, unresolved: String? = nil) {
@@ -110,6 +114,9 @@ public struct ListReport: Sendable, Equatable {
     public var kernelViewIncomplete: Bool
     /// myconn's own session, left out of `sessions`.
     public var selfConnectionID: UInt64?
+    /// Zombie classes of each of `unmatchedSockets`, same order; nil when not classified
+    /// (kernel-only mode: no session is known, so no socket can be called an orphan).
+    public var unmatchedZombie: [[ZombieClass]]?
 
     public init(server: ServerView, sessions: [SessionView], unmatchedSockets: [SocketView],
                 listeningSockets: [SocketView], warnings: [String], kernelViewIncomplete: Bool,

@@ -94,6 +94,7 @@ public struct SessionJoin: Sendable {
                     view.match = .address
                     view.unresolved = noFDReason
                 case 0:
+                    view.socketMissing = true
                     view.unresolved = "no socket in mysqld's network namespace has peer \(addr) (client gone, or mysqld in another namespace than --pid)"
                 default:
                     found.forEach { candidateTCP.insert($0) }

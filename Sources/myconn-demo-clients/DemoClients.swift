@@ -27,7 +27,8 @@ struct DemoClients: ParsableCommand {
             help: """
                 TRANSPORT:KIND:COUNT, TRANSPORT tcp4|tcp6|unix (repeatable). KIND: idle; busy (SELECT SLEEP(n) \
                 sent, never read); loop (SELECT <own id> in a loop on its own thread, checking each row is its \
-                own); secret (SELECT SLEEP(n), 'SECRET-<id>' read on its own thread).
+                own); secret (SELECT SLEEP(n), 'SECRET-<id>' read on its own thread); abandon (SELECT SLEEP(n) \
+                sent, then the client shuts its socket down: the session is left with a gone client).
                 """)
     var sessions: [String] = []
     @Option(name: .long, help: "Seconds each busy session sleeps in SELECT SLEEP(n).") var sleep = 600
@@ -38,7 +39,7 @@ struct DemoClients: ParsableCommand {
         var workers: [Worker] = []
         for spec in sessions {
             let parts = spec.split(separator: ":")
-            guard parts.count == 3, let count = Int(parts[2]), ["idle", "busy", "loop", "secret"].contains(parts[1]) else {
+            guard parts.count == 3, let count = Int(parts[2]), ["idle", "busy", "loop", "secret", "abandon"].contains(parts[1]) else {
                 throw ValidationError("--sessions takes TRANSPORT:KIND:COUNT, got \(spec)")
             }
             var options = ConnectionOptions(user: user, password: password, noDefaults: true)
@@ -61,6 +62,10 @@ struct DemoClients: ParsableCommand {
                 print("\(id) \(parts[0]) \(local) \(st.st_ino)")
                 switch parts[1] {
                 case "busy": try conn.send("SELECT SLEEP(\(sleep))")
+                case "abandon":
+                    // The client goes away mid-query: FIN to the server, the session keeps running.
+                    try conn.send("SELECT SLEEP(\(sleep))")
+                    shutdown(conn.socketDescriptor, Int32(SHUT_RDWR))
                 case "loop": workers.append(Worker(id: id, connection: conn, kind: .loop))
                 case "secret": workers.append(Worker(id: id, connection: conn, kind: .secret(seconds: sleep)))
                 default: break

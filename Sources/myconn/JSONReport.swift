@@ -33,15 +33,24 @@ enum JSONReport {
                     kernelFields(s.socket, w)
                     w.field("match", s.match?.rawValue)
                     w.field("unresolved", s.unresolved)
+                    w.key("zombie")
+                    w.array(s.zombie) { w.string($0.rawValue) }
                 }
             }
-            for (name, sockets) in [("unmatched_sockets", report.unmatchedSockets), ("listening_sockets", report.listeningSockets)] {
-                w.key(name)
-                w.array(sockets) { k in
-                    w.object {
-                        w.field("transport", k.transport.rawValue)
-                        kernelFields(k, w)
-                    }
+            w.key("unmatched_sockets")
+            w.array(Array(report.unmatchedSockets.enumerated())) { i, k in
+                w.object {
+                    w.field("transport", k.transport.rawValue)
+                    kernelFields(k, w)
+                    w.key("zombie")
+                    if let classes = report.unmatchedZombie?[i] { w.array(classes) { w.string($0.rawValue) } } else { w.null() }
+                }
+            }
+            w.key("listening_sockets")
+            w.array(report.listeningSockets) { k in
+                w.object {
+                    w.field("transport", k.transport.rawValue)
+                    kernelFields(k, w)
                 }
             }
             w.key("warnings")

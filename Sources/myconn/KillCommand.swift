@@ -11,7 +11,16 @@ struct KillCommand: ParsableCommand {
     )
 
     @Argument(help: "Session ids.")
-    var ids: [UInt64]
+    var ids: [UInt64] = []
+
+    @Option(name: .long, help: "Select sessions by zombie class (comma-separated; see myconn zombies).")
+    var zombie: String?
+
+    @Option(name: .long, help: "With --zombie idle: Sleep longer than this many seconds.")
+    var idle: Int64?
+
+    @Option(name: .long, help: "mysqld's pid, for --zombie (verified).")
+    var pid: Int32?
 
     @Flag(name: .long, help: "KILL QUERY: end the running statement, keep the session.")
     var query = false
@@ -20,11 +29,30 @@ struct KillCommand: ParsableCommand {
     @OptionGroup var action: ActionArguments
 
     func validate() throws {
-        if ids.isEmpty { throw ValidationError("name at least one session id") }
+        if ids.isEmpty == (zombie == nil) { throw ValidationError("name session ids, or --zombie CLASS (not both)") }
+        if let zombie, ZombieClass.parseList(zombie) == nil {
+            throw ValidationError("--zombie takes classes from: \(ZombieClass.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if zombie?.contains("idle") == true && idle == nil { throw ValidationError("--zombie idle needs --idle SECONDS") }
     }
 
     func run() throws {
         let conn = try connection.connect()
+        var ids = self.ids
+        if let zombie, let classes = ZombieClass.parseList(zombie) {
+            do {
+                var lister = Lister(requestedPID: pid)
+                lister.idleSeconds = idle
+                let report = try lister.run(source: conn)
+                ids = report.sessions.filter { !Set($0.zombie).isDisjoint(with: classes) }.map(\.row.id)
+            } catch {
+                throw ListCommand.exit(for: error)
+            }
+            guard !ids.isEmpty else {
+                printError("myconn: no \(zombie) zombie sessions; nothing to do")
+                return
+            }
+        }
         let sessions: [ProcessListRow]
         let selfID: UInt64
         do {

@@ -31,6 +31,9 @@ struct ListCommand: ParsableCommand {
     @Flag(name: .long, help: "Also list mysqld's listening sockets.")
     var all = false
 
+    @Option(name: .long, help: "Sessions in Sleep longer than this many seconds are zombies of class idle.")
+    var idle: Int64?
+
     @Flag(name: .long, help: "Add TCP health columns (tcp_info): rtt, retransmits, probes, unacked, ms since last receive/send.")
     var wide = false
 
@@ -48,6 +51,7 @@ struct ListCommand: ParsableCommand {
 
     func validate() throws {
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+        if let idle, idle < 0 { throw ValidationError("--idle must be 0 or more seconds") }
     }
 
     func run() throws {
@@ -69,8 +73,10 @@ struct ListCommand: ParsableCommand {
         let report: ListReport
         let recorder = SockDiagRecorder(path: dumpSockDiag)
         do {
-            report = try Lister(includeListening: all, requestedPID: pid, kernelSource: source,
-                                recorder: dumpSockDiag == nil ? nil : recorder.attach).run(source: conn)
+            var lister = Lister(includeListening: all, requestedPID: pid, kernelSource: source,
+                                recorder: dumpSockDiag == nil ? nil : recorder.attach)
+            lister.idleSeconds = idle
+            report = try lister.run(source: conn)
         } catch {
             throw Self.exit(for: error)
         }
@@ -160,7 +166,6 @@ struct ListCommand: ParsableCommand {
     }
 }
 
-extension KernelSource: ExpressibleByArgument {}
 
 /// `--debug-dump-sock-diag FILE`: writes every raw sock_diag reply datagram, concatenated (a
 /// valid netlink message stream), so a live server's replies can be replayed in unit tests.

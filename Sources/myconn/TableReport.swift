@@ -19,14 +19,15 @@ enum TableReport {
         }
         let healthHeader = wide ? ["RTT_US", "RETRANS", "PROBES", "UNACKED", "LAST_RECV_MS", "LAST_SEND_MS"] : []
         let header = ["ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRANSPORT", "FD", "INODE",
-                      "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"] + healthHeader + ["INFO"]
+                      "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"] + healthHeader + ["ZOMBIE", "INFO"]
         let rows = report.sessions.map { s -> [String] in
             let r = s.row
             let sql: [String] = [String(r.id), r.user ?? "", r.host ?? "", r.db ?? "", r.command ?? "",
                                  r.time.map(String.init) ?? "", r.state ?? ""]
             let transport = (s.socket?.transport ?? s.transport)?.rawValue ?? ""
             let health = wide ? healthCells(s.socket?.health) : []
-            return sql + [transport] + kernelCells(s.socket) + health + [oneLine(r.info ?? "")]
+            let zombie = s.zombie.map(\.rawValue).joined(separator: ",")
+            return sql + [transport] + kernelCells(s.socket) + health + [zombie, oneLine(r.info ?? "")]
         }
         out += table(header: header, rows: rows, width: width, shrinkable: [header.count - 1, 6, 2])
         let reasons = report.sessions.filter { $0.unresolved != nil && $0.transport != nil }
@@ -36,7 +37,7 @@ enum TableReport {
         }
         if !report.unmatchedSockets.isEmpty {
             out += "\nmysqld sockets without a session:\n"
-            out += socketTable(report.unmatchedSockets, width: width)
+            out += socketTable(report.unmatchedSockets, width: width, zombie: report.unmatchedZombie)
         }
         if !report.listeningSockets.isEmpty {
             out += "\nmysqld listening sockets:\n"
@@ -45,9 +46,11 @@ enum TableReport {
         return out
     }
 
-    static func socketTable(_ sockets: [SocketView], width: Int?) -> String {
-        let header = ["TRANSPORT", "FD", "INODE", "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"]
-        let rows = sockets.map { [$0.transport.rawValue] + kernelCells($0) }
+    static func socketTable(_ sockets: [SocketView], width: Int?, zombie: [[ZombieClass]]? = nil) -> String {
+        let header = ["TRANSPORT", "FD", "INODE", "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"] + (zombie == nil ? [] : ["ZOMBIE"])
+        let rows = sockets.enumerated().map { i, k in
+            [k.transport.rawValue] + kernelCells(k) + (zombie.map { [$0[i].map(\.rawValue).joined(separator: ",")] } ?? [])
+        }
         return table(header: header, rows: rows, width: width, shrinkable: [3, 4])
     }
 

@@ -200,6 +200,32 @@ extension RealServer {
             expectOneLineFailure(invalid, status: 64, mentioning: ["--raw-close"])
         }
 
+        @Test("client-gone: a client that leaves mid-query is classified within a second; close --zombie drops it and nothing else")
+        func clientGone() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:abandon:1", "tcp4:busy:1", "tcp4:idle:1"],
+                                                 sleepSeconds: 3)
+            let gone = clients.sessions[0].id
+            var listed: [[String: Any]] = []
+            for _ in 0..<20 {
+                let z = try myconn(["zombies", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+                listed = try parseJSON(z.stdout)["sessions"] as? [[String: Any]] ?? []
+                if !listed.isEmpty { break }
+                usleep(50_000)
+            }
+            #expect(listed.map { $0["id"] as? Int } == [Int(gone)], "only the abandoned session")
+            #expect(listed.first?["zombie"] as? [String] == ["client-gone"])
+            #expect(listed.first?["tcp_state"] as? String == "CLOSE_WAIT")
+            let r = try act(server, ["close", "--zombie", "client-gone", "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let targets = try #require(try parseJSON(r.stdout)["targets"] as? [[String: Any]])
+            #expect(targets.map { $0["session_id"] as? Int } == [Int(gone)])
+            #expect(targets.first?["session_gone"] as? Bool == true, "gone once its SLEEP(3) wrote to the cut socket")
+            let ids = try server.sql("SELECT ID FROM information_schema.PROCESSLIST").split(separator: "\n")
+            #expect(!ids.contains(Substring(String(gone))))
+            for other in clients.sessions.dropFirst() { #expect(ids.contains(Substring(String(other.id))), "\(other.id) untouched") }
+        }
+
         @Test("ptrace refuses, clearly, when mysqld is already traced")
         func alreadyTraced() throws {
             let server = try TestServer()

@@ -1,0 +1,52 @@
+import MySQLSessions
+import ProcFS
+import Testing
+@testable import MyConnCore
+
+@Suite("Zombie classes, one rule each")
+struct ZombieRulesTests {
+    func tcp(_ state: TCPState, health: TCPHealth? = nil) -> SocketView {
+        SocketView(transport: .tcp4, fd: 44, inode: 9, local: "10.0.0.1:3306", peer: "10.0.0.2:5000",
+                   tcpState: state, sendQueue: 0, recvQueue: 0, health: health)
+    }
+
+    func health(unacked: UInt32 = 0, retransmits: UInt8 = 0, probes: UInt8 = 0) -> TCPHealth {
+        TCPHealth(rttMicroseconds: 100, retransmits: retransmits, probes: probes, unacked: unacked,
+                  lastReceiveMilliseconds: 0, lastSendMilliseconds: 0)
+    }
+
+    func report(_ sessions: [SessionView], unmatched: [SocketView] = [], sql: Bool = true) -> ListReport {
+        ListReport(server: ServerView(pid: 1, version: "x", port: 3306, kernelSource: .netlink, sql: sql),
+                   sessions: sessions, unmatchedSockets: unmatched, listeningSockets: [], warnings: [],
+                   kernelViewIncomplete: false)
+    }
+
+    @Test("each rule, and only its cases")
+    func rules() {
+        var missing = SessionView(row: ProcessListRow(id: 4, host: "10.0.0.3:1", command: "Query", time: 1))
+        missing.socketMissing = true
+        var r = report([
+            SessionView(row: ProcessListRow(id: 1, command: "Query", time: 5), socket: tcp(.closeWait)),
+            SessionView(row: ProcessListRow(id: 2, command: "Query", time: 5), socket: tcp(.established, health: health(unacked: 3, retransmits: 2))),
+            SessionView(row: ProcessListRow(id: 3, command: "Sleep", time: 5), socket: tcp(.established, health: health(probes: 1))),
+            missing,
+            SessionView(row: ProcessListRow(id: 5, command: "Sleep", time: 100), socket: tcp(.established, health: health())),
+            SessionView(row: ProcessListRow(id: 6, command: "Query", time: 100), socket: tcp(.established, health: health(unacked: 3))),
+        ], unmatched: [tcp(.established), tcp(.timeWait)])
+        ZombieRules.classify(&r, completeProcessList: true, idleSeconds: 60)
+        #expect(r.sessions.map(\.zombie) == [[.clientGone], [.peerUnreachable], [.peerUnreachable], [.orphanSession], [.idle], []])
+        #expect(r.unmatchedZombie == [[.orphanSocket], []])
+
+        var partial = report([], unmatched: [tcp(.established)])
+        ZombieRules.classify(&partial, completeProcessList: false, idleSeconds: nil)
+        #expect(partial.unmatchedZombie == [[]], "without PROCESS the processlist is partial: no orphans")
+    }
+
+    @Test("class lists parse; unknown names do not")
+    func parse() {
+        #expect(ZombieClass.parseList("client-gone,idle") == [.clientGone, .idle])
+        #expect(ZombieClass.parseList("client-gone, orphan-socket") == [.clientGone, .orphanSocket])
+        #expect(ZombieClass.parseList("gone") == nil)
+        #expect(ZombieClass.parseList("") == nil)
+    }
+}
