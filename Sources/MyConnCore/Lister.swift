@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import LinuxKernel
 import MySQLSessions
 import ProcFS
@@ -128,12 +131,21 @@ public struct Lister {
         if let mine = psFDs[facts.connectionID] { evidence[facts.connectionID] = .fd(mine, .performanceSchema) }
         let tidCounts = Dictionary(unixRows.compactMap { $0.tid }.map { ($0, 1) }, uniquingKeysWith: +)
         let probe = ThreadSocketProbe(proc: proc)
+        // The server reports thread ids of its own pid namespace (a container's): translate them,
+        // never read them as ours, or another thread's socket could be taken for the session's.
+        let ownPidNS = try? proc.namespaceLink(pid: getpid(), kind: "pid")
+        let theirPidNS = try? proc.namespaceLink(pid: pid, kind: "pid")
+        let tidMap: [Int32: Int32]? = ownPidNS != nil && ownPidNS == theirPidNS ? nil : proc.namespacedThreadIDs(pid: pid)
         for row in unixRows {
             if let fd = psFDs[row.id] {
                 evidence[row.id] = .fd(fd, .performanceSchema)
             } else if !facts.dedicatedThreads {
                 evidence[row.id] = .notProven("thread_handling=\(facts.threadHandling) shares threads between sessions; enable performance_schema for an exact answer")
-            } else if let tid = row.tid, tidCounts[tid] == 1 {
+            } else if let reported = row.tid, tidCounts[reported] == 1 {
+                guard let tid = tidMap == nil ? reported : tidMap?[reported] else {
+                    evidence[row.id] = .notProven("its thread \(reported) (in mysqld's pid namespace) was not found; enable performance_schema for an exact answer")
+                    continue
+                }
                 switch probe.probe(pid: pid, tid: tid) {
                 case .fd(let fd): evidence[row.id] = .fd(fd, .thread)
                 case .notProven(let why): evidence[row.id] = .notProven(why + "; enable performance_schema for an exact answer")

@@ -175,6 +175,20 @@ public struct ProcReader: Sendable {
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// For a process in a pid namespace of its own: each thread's id inside its innermost
+    /// namespace (what the server itself reports, e.g. as processlist TID) -> the id seen here,
+    /// from the `NSpid:` line of `/proc/<pid>/task/<tid>/status`.
+    public func namespacedThreadIDs(pid: Int32) -> [Int32: Int32] {
+        var out: [Int32: Int32] = [:]
+        for tid in ProcReader(procRoot: path(pid, "task")).pids() {
+            guard let text = try? readText(path(pid, "task/\(tid)/status"), pid: pid),
+                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { continue }
+            let ids = line.dropFirst("NSpid:".count).split(whereSeparator: { $0 == "\t" || $0 == " " }).compactMap { Int32($0) }
+            if let inner = ids.last, let here = ids.first { out[inner] = here }
+        }
+        return out
+    }
+
     /// `/proc/<pid>/task/<tid>/syscall`: what one thread is blocked in.
     public func threadSyscall(pid: Int32, tid: Int32) throws(ProcError) -> ThreadSyscall {
         let p = path(pid, "task/\(tid)/syscall")

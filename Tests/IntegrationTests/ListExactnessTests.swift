@@ -114,6 +114,31 @@ extension RealServer {
             #expect(!ownTCP.contains(String(format: ":%04X 01", server.port)))
         }
 
+        @Test("mysqld in its own pid and network namespaces (as in a container): list, zombies and close from outside, by host pid")
+        func ownPidNamespace() throws {
+            let server = try TestServer(ownPidNamespace: true)
+            let written = try String(contentsOf: server.dir.appendingPathComponent("mysqld.pid"), encoding: .utf8)
+            #expect(Int32(written.trimmingCharacters(in: .whitespacesAndNewlines)) != server.pid,
+                    "mariadbd has another pid inside its namespace")
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp6:busy:1", "unix:idle:1"])
+            let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(r.status == 0, "\(r.stderr)")
+            try expectExact(parseJSON(r.stdout), server: server, clients: clients, unixBusyProven: false)
+            let withPid = try myconn(["list", "--json", "--pid", "\(server.pid)", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(withPid.status == 0, "--pid takes the host-side pid: \(withPid.stderr)")
+            let z = try myconn(["zombies", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(z.status == 0, "\(z.stderr)")
+            let audit = server.dir.appendingPathComponent("audit.log").path
+            let close = try myconn(["close", "\(clients.sessions[0].id)", "--yes", "--json", "--audit-log", audit,
+                                    "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(close.status == 0, "\(close.stderr)")
+            let t = try #require(try parseJSON(close.stdout)["targets"] as? [[String: Any]]).first
+            #expect(t?["outcome"] as? String == "done" && t?["socket_gone"] as? Bool == true)
+            let destroy = try myconn(["close", "\(clients.sessions[1].id)", "--method", "destroy", "--yes", "--json",
+                                      "--audit-log", audit, "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(destroy.status == 0, "SOCK_DESTROY inside mysqld's namespace: \(destroy.stderr)")
+        }
+
         @Test("HOST as a name (name resolution on): matched by peer port, and the fd is still exact")
         func resolvedNames() throws {
             let server = try TestServer(resolveNames: true)

@@ -11,18 +11,23 @@ final class TestServer {
     private(set) var pid: Int32 = 0
     /// Whether it runs in a network namespace of its own.
     let ownNetworkNamespace: Bool
+    /// Whether it also runs in a pid namespace of its own (as in a container): `pid` is then the
+    /// host's pid of it, not the one it wrote to its pid file.
+    let ownPidNamespace: Bool
 
     /// - Parameters:
     ///   - extraArgs: more mariadbd options (`--performance-schema=ON`, ...).
     ///   - resolveNames: leave name resolution on (HOST shows `localhost:port` for loopback clients).
-    init(extraArgs: [String] = [], resolveNames: Bool = false, ownNetworkNamespace: Bool = false) throws {
+    init(extraArgs: [String] = [], resolveNames: Bool = false, ownNetworkNamespace: Bool = false,
+         ownPidNamespace: Bool = false) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("myconn-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         // Readable by an unprivileged user for the permission tests; the datadir stays mariadbd's.
         chmod(base.path, 0o755)
         dir = base
         port = freePort()
-        self.ownNetworkNamespace = ownNetworkNamespace
+        self.ownNetworkNamespace = ownNetworkNamespace || ownPidNamespace
+        self.ownPidNamespace = ownPidNamespace
         let install = try run("/usr/bin/mariadb-install-db", [
             "--no-defaults", "--datadir=\(base.appendingPathComponent("data").path)",
             "--auth-root-authentication-method=normal", "--skip-test-db",
@@ -37,9 +42,10 @@ final class TestServer {
         ] + extraArgs
         if !resolveNames { args.append("--skip-name-resolve") }
         let p = Process()
-        if ownNetworkNamespace {
+        if ownNetworkNamespace || ownPidNamespace {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-            p.arguments = ["--net", "/bin/sh", "-c", "ip link set lo up && exec /usr/sbin/mariadbd \"$@\"", "sh"] + args
+            let namespaces = ownPidNamespace ? ["--pid", "--net", "--fork", "--mount-proc"] : ["--net"]
+            p.arguments = namespaces + ["/bin/sh", "-c", "ip link set lo up && exec /usr/sbin/mariadbd \"$@\"", "sh"] + args
         } else {
             p.executableURL = URL(fileURLWithPath: "/usr/sbin/mariadbd")
             p.arguments = args
@@ -59,8 +65,9 @@ final class TestServer {
             if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
                let p = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
                FileManager.default.fileExists(atPath: socketPath) {
-                // The pid file holds the host-side pid (same pid namespace).
-                pid = p
+                // Same pid namespace: the pid file holds the host's pid. In its own, mariadbd is
+                // the child unshare forked: its host pid is in unshare's children list.
+                pid = ownPidNamespace ? Self.childPID(of: process!.processIdentifier) ?? p : p
                 return
             }
             guard process?.isRunning == true else { break }
@@ -68,6 +75,15 @@ final class TestServer {
         }
         let log = (try? String(contentsOf: dir.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
         throw TestFailure("mariadbd did not start:\n\(log.suffix(2000))")
+    }
+
+    static func childPID(of parent: Int32) -> Int32? {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(parent)/task")) ?? []
+        for t in tasks {
+            let children = (try? String(contentsOfFile: "/proc/\(parent)/task/\(t)/children", encoding: .utf8)) ?? ""
+            if let first = children.split(separator: " ").first, let pid = Int32(first) { return pid }
+        }
+        return nil
     }
 
     /// Runs SQL as root through the unix socket with the `mariadb` client.
