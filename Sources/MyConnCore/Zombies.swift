@@ -7,8 +7,9 @@ public enum ZombieClass: String, Sendable, CaseIterable, Comparable {
     /// The session's socket is in CLOSE_WAIT: the client sent FIN, the session still exists
     /// (typically a query whose result no one will read).
     case clientGone = "client-gone"
-    /// Data unacknowledged and being retransmitted, or keepalive probes unanswered: the client
-    /// host or the network is gone.
+    /// Data unacknowledged and being retransmitted (`unacked > 0 && retransmits > 0`), or two or
+    /// more keepalive or zero-window probes unanswered (`probes >= 2`): the client host or the
+    /// network is gone.
     case peerUnreachable = "peer-unreachable"
     /// An established socket of mysqld that belongs to no session (needs the whole processlist:
     /// PROCESS privilege).
@@ -36,7 +37,12 @@ public enum ZombieRules {
         guard let s else { return [] }
         var out: [ZombieClass] = []
         if s.tcpState == .closeWait { out.append(.clientGone) }
-        if let h = s.health, (h.unacked > 0 && h.retransmits > 0) || h.probes > 0 { out.append(.peerUnreachable) }
+        // Unacknowledged data retransmitted, or probes unanswered. `tcpi_probes` (keepalive or
+        // zero-window probes) is reset by any ACK, so a live peer, even one that does not read,
+        // never lets two go unanswered; one may merely be in flight.
+        if let h = s.health, (h.unacked > 0 && h.retransmits > 0) || h.probes >= 2 {
+            out.append(.peerUnreachable)
+        }
         return out
     }
 

@@ -95,6 +95,21 @@ public final class MySQLConnection {
         return QueryResult(columns: columns, rows: rows)
     }
 
+    /// Runs a statement and reads its rows as they arrive (`mysql_use_result`), calling `each`
+    /// with the row count so far; stops early when `each` returns false.
+    public func stream(_ sql: String, _ each: (Int) -> Bool) throws(MySQLError) {
+        let rc = sql.withCString { mysql_real_query(handle, $0, UInt(strlen($0))) }
+        guard rc == 0 else { throw lastError() }
+        guard let res = mysql_use_result(handle) else { throw lastError() }
+        defer { mysql_free_result(res) }
+        var n = 0
+        while mysql_fetch_row(res) != nil {
+            n += 1
+            if !each(n) { return }
+        }
+        if mysql_errno(handle) != 0 { throw lastError() }
+    }
+
     /// Sends a statement without waiting for its result (`mysql_send_query`), so the session
     /// is busy on the server while this process does something else. Read it with ``finishSentQuery()``.
     public func send(_ sql: String) throws(MySQLError) {

@@ -28,18 +28,24 @@ struct DemoClients: ParsableCommand {
                 TRANSPORT:KIND:COUNT, TRANSPORT tcp4|tcp6|unix (repeatable). KIND: idle; busy (SELECT SLEEP(n) \
                 sent, never read); loop (SELECT <own id> in a loop on its own thread, checking each row is its \
                 own); secret (SELECT SLEEP(n), 'SECRET-<id>' read on its own thread); abandon (SELECT SLEEP(n) \
-                sent, then the client shuts its socket down: the session is left with a gone client).
+                sent, then the client shuts its socket down: the session is left with a gone client); bigresult \
+                (a query of ~200 MB sent, never read); bigread (the same result read slowly, a row per 100 us: the \
+                server keeps sending, its data in flight).
                 """)
     var sessions: [String] = []
     @Option(name: .long, help: "Seconds each busy session sleeps in SELECT SLEEP(n).") var sleep = 600
 
     func run() throws {
         raiseDescriptorLimit()
+        // Started by a test runner's worker thread, SIGTERM may arrive blocked: be stoppable.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        sigprocmask(SIG_SETMASK, &empty, nil)
         var held: [MySQLConnection] = []
         var workers: [Worker] = []
         for spec in sessions {
             let parts = spec.split(separator: ":")
-            guard parts.count == 3, let count = Int(parts[2]), ["idle", "busy", "loop", "secret", "abandon"].contains(parts[1]) else {
+            guard parts.count == 3, let count = Int(parts[2]), ["idle", "busy", "loop", "secret", "abandon", "bigresult", "bigread"].contains(parts[1]) else {
                 throw ValidationError("--sessions takes TRANSPORT:KIND:COUNT, got \(spec)")
             }
             var options = ConnectionOptions(user: user, password: password, noDefaults: true)
@@ -62,6 +68,10 @@ struct DemoClients: ParsableCommand {
                 print("\(id) \(parts[0]) \(local) \(st.st_ino)")
                 switch parts[1] {
                 case "busy": try conn.send("SELECT SLEEP(\(sleep))")
+                case "bigresult":
+                    // ~200 MB of rows the client never reads: the server's sends back up.
+                    try conn.send("SELECT seq, REPEAT('x', 1000) FROM mysql.seq_1_to_200000")
+                case "bigread": workers.append(Worker(id: id, connection: conn, kind: .bigRead))
                 case "abandon":
                     // The client goes away mid-query: FIN to the server, the session keeps running.
                     try conn.send("SELECT SLEEP(\(sleep))")
@@ -80,7 +90,9 @@ struct DemoClients: ParsableCommand {
         for w in workers { w.stop() }
         for w in workers { print(w.summary()) }
         fflush(stdout)
-        withExtendedLifetime(held) {}
+        // Leave without closing the sessions politely: a connection with an unread result would
+        // make mysql_close wait; the kernel closes every socket at exit.
+        withExtendedLifetime(held) { Glibc.exit(0) }
     }
 
     func raiseDescriptorLimit() {
@@ -93,7 +105,7 @@ struct DemoClients: ParsableCommand {
 
 /// A session driven on its own thread, for the action tests: prints what it saw.
 final class Worker: @unchecked Sendable {
-    enum Kind { case loop, secret(seconds: Int) }
+    enum Kind { case loop, secret(seconds: Int), bigRead }
 
     let id: String
     let connection: MySQLConnection
@@ -148,6 +160,16 @@ final class Worker: @unchecked Sendable {
                         maxGapUs = max(maxGapUs, now - last)
                     }
                     last = now
+                }
+            case .bigRead:
+                do throws(MySQLError) {
+                    try connection.stream("SELECT seq, REPEAT('x', 1000) FROM mysql.seq_1_to_200000") { n in
+                        lock.withLock { ok = n }
+                        usleep(100)
+                        return lock.withLock { running }
+                    }
+                } catch {
+                    lock.withLock { firstError = "\(error.code)"; errorAtMs = Self.nowMs() }
                 }
             case .secret(let seconds):
                 let r: QueryResult

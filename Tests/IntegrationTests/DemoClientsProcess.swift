@@ -30,14 +30,20 @@ final class DemoClientsProcess {
     private var rest = Data()
 
     /// - Parameter specs: `TRANSPORT:KIND:COUNT` as `myconn-demo-clients --sessions` takes them.
+    /// - Parameters:
+    ///   - netns: run the clients inside this `ip netns` (a test host), reaching `host4`.
     init(server: TestServer, specs: [String], user: String = "root", password: String? = nil,
-         sleepSeconds: Int? = nil) throws {
+         sleepSeconds: Int? = nil, netns: String? = nil, host4: String? = nil) throws {
         var args = ["--port", String(server.port), "--socket", server.socketPath, "--user", user]
+        if let host4 { args += ["--host4", host4] }
         if let sleepSeconds { args += ["--sleep", String(sleepSeconds)] }
         if let password { args += ["--password", password] }
         for s in specs { args += ["--sessions", s] }
         let bin = productsDir.appendingPathComponent("myconn-demo-clients").path
-        if server.ownNetworkNamespace {
+        if let netns {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", netns, bin] + args
+        } else if server.ownNetworkNamespace {
             process.executableURL = URL(fileURLWithPath: server.netnsPrefix[0])
             process.arguments = Array(server.netnsPrefix.dropFirst()) + [bin] + args
         } else {
@@ -89,7 +95,8 @@ final class DemoClientsProcess {
     deinit {
         try? stdin.fileHandleForWriting.close()
         if process.isRunning {
-            process.terminate()
+            // SIGKILL: a child of a test worker thread may have SIGTERM blocked.
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

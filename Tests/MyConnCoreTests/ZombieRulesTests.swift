@@ -5,9 +5,9 @@ import Testing
 
 @Suite("Zombie classes, one rule each")
 struct ZombieRulesTests {
-    func tcp(_ state: TCPState, health: TCPHealth? = nil) -> SocketView {
+    func tcp(_ state: TCPState, health: TCPHealth? = nil, sendQueue: UInt32 = 0) -> SocketView {
         SocketView(transport: .tcp4, fd: 44, inode: 9, local: "10.0.0.1:3306", peer: "10.0.0.2:5000",
-                   tcpState: state, sendQueue: 0, recvQueue: 0, health: health)
+                   tcpState: state, sendQueue: sendQueue, recvQueue: 0, health: health)
     }
 
     func health(unacked: UInt32 = 0, retransmits: UInt8 = 0, probes: UInt8 = 0) -> TCPHealth {
@@ -28,13 +28,15 @@ struct ZombieRulesTests {
         var r = report([
             SessionView(row: ProcessListRow(id: 1, command: "Query", time: 5), socket: tcp(.closeWait)),
             SessionView(row: ProcessListRow(id: 2, command: "Query", time: 5), socket: tcp(.established, health: health(unacked: 3, retransmits: 2))),
-            SessionView(row: ProcessListRow(id: 3, command: "Sleep", time: 5), socket: tcp(.established, health: health(probes: 1))),
+            SessionView(row: ProcessListRow(id: 3, command: "Sleep", time: 5), socket: tcp(.established, health: health(probes: 2))),
             missing,
             SessionView(row: ProcessListRow(id: 5, command: "Sleep", time: 100), socket: tcp(.established, health: health())),
             SessionView(row: ProcessListRow(id: 6, command: "Query", time: 100), socket: tcp(.established, health: health(unacked: 3))),
+            // One probe in flight is not a verdict: any ACK resets the count.
+            SessionView(row: ProcessListRow(id: 7, command: "Query", time: 9), socket: tcp(.established, health: health(probes: 1), sendQueue: 90000)),
         ], unmatched: [tcp(.established), tcp(.timeWait)])
         ZombieRules.classify(&r, completeProcessList: true, idleSeconds: 60)
-        #expect(r.sessions.map(\.zombie) == [[.clientGone], [.peerUnreachable], [.peerUnreachable], [.orphanSession], [.idle], []])
+        #expect(r.sessions.map(\.zombie) == [[.clientGone], [.peerUnreachable], [.peerUnreachable], [.orphanSession], [.idle], [], []])
         #expect(r.unmatchedZombie == [[.orphanSocket], []])
 
         var partial = report([], unmatched: [tcp(.established)])
