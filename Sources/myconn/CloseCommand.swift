@@ -51,11 +51,7 @@ struct CloseCommand: ParsableCommand {
         """)
     var rawClose = false
 
-    @Option(name: .long, help: "Select targets by zombie class: client-gone, peer-unreachable, orphan-socket, orphan-session, idle (comma-separated; see myconn zombies).")
-    var zombie: String?
-
-    @Option(name: .long, help: "With --zombie idle: Sleep longer than this many seconds.")
-    var idle: Int64?
+    @OptionGroup var selection: ZombieSelection
 
     @Flag(name: .long, help: "Accept a --pid whose process is not named mysqld or mariadbd.")
     var force = false
@@ -65,13 +61,9 @@ struct CloseCommand: ParsableCommand {
 
     func validate() throws {
         let kernelOnly = !peer.isEmpty || !fd.isEmpty
-        let selectors = [!ids.isEmpty, kernelOnly, zombie != nil].filter { $0 }.count
+        let selectors = [!ids.isEmpty, kernelOnly, selection.zombie != nil].filter { $0 }.count
         if selectors == 0 { throw ValidationError("name targets: session ids, --zombie CLASS, or --pid with --peer/--fd") }
         if selectors > 1 { throw ValidationError("give one of: session ids, --zombie, --peer/--fd") }
-        if let zombie, ZombieClass.parseList(zombie) == nil {
-            throw ValidationError("--zombie takes classes from: \(ZombieClass.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if zombie?.contains("idle") == true && idle == nil { throw ValidationError("--zombie idle needs --idle SECONDS") }
         if kernelOnly && pid == nil { throw ValidationError("--peer and --fd need --pid (mysqld's pid)") }
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
         for p in peer where Self.parsePeer(p) == nil {
@@ -102,12 +94,12 @@ struct CloseCommand: ParsableCommand {
     func run() throws {
         var conn: MySQLConnection?
         let targets: [CloseTarget]
-        if let zombie, let classes = ZombieClass.parseList(zombie) {
+        if let classes = selection.classes {
             conn = try connection.connect()
             let report: ListReport
             do {
                 var lister = Lister(requestedPID: pid, kernelSource: source)
-                lister.idleSeconds = idle
+                lister.idleSeconds = selection.idle
                 report = try lister.run(source: conn!)
             } catch {
                 throw ListCommand.exit(for: error)
@@ -115,7 +107,7 @@ struct CloseCommand: ParsableCommand {
             let found = TargetResolver.fromZombies(classes, report: report)
             for s in found.skipped { printError("myconn: warning: session \(s.id) skipped: \(s.why)") }
             guard !found.targets.isEmpty else {
-                printError("myconn: no \(zombie) zombies with a socket to cut; nothing to do")
+                printError("myconn: no \(selection.zombie ?? "") zombies with a socket to cut; nothing to do")
                 return
             }
             targets = found.targets

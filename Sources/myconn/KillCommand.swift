@@ -13,11 +13,7 @@ struct KillCommand: ParsableCommand {
     @Argument(help: "Session ids.")
     var ids: [UInt64] = []
 
-    @Option(name: .long, help: "Select sessions by zombie class (comma-separated; see myconn zombies).")
-    var zombie: String?
-
-    @Option(name: .long, help: "With --zombie idle: Sleep longer than this many seconds.")
-    var idle: Int64?
+    @OptionGroup var selection: ZombieSelection
 
     @Option(name: .long, help: "mysqld's pid, for --zombie (verified).")
     var pid: Int32?
@@ -29,27 +25,23 @@ struct KillCommand: ParsableCommand {
     @OptionGroup var action: ActionArguments
 
     func validate() throws {
-        if ids.isEmpty == (zombie == nil) { throw ValidationError("name session ids, or --zombie CLASS (not both)") }
-        if let zombie, ZombieClass.parseList(zombie) == nil {
-            throw ValidationError("--zombie takes classes from: \(ZombieClass.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if zombie?.contains("idle") == true && idle == nil { throw ValidationError("--zombie idle needs --idle SECONDS") }
+        if ids.isEmpty == (selection.zombie == nil) { throw ValidationError("name session ids, or --zombie CLASS (not both)") }
     }
 
     func run() throws {
         let conn = try connection.connect()
         var ids = self.ids
-        if let zombie, let classes = ZombieClass.parseList(zombie) {
+        if let classes = selection.classes {
             do {
                 var lister = Lister(requestedPID: pid)
-                lister.idleSeconds = idle
+                lister.idleSeconds = selection.idle
                 let report = try lister.run(source: conn)
                 ids = report.sessions.filter { !Set($0.zombie).isDisjoint(with: classes) }.map(\.row.id)
             } catch {
                 throw ListCommand.exit(for: error)
             }
             guard !ids.isEmpty else {
-                printError("myconn: no \(zombie) zombie sessions; nothing to do")
+                printError("myconn: no \(selection.zombie ?? "") zombie sessions; nothing to do")
                 return
             }
         }
