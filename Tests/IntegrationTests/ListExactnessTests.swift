@@ -153,6 +153,20 @@ extension RealServer {
             try expectExact(json, server: server, clients: clients, unixBusyProven: false)
         }
 
+        @Test("netlink and /proc agree on 500 sessions in mixed states (idle, in a query, client gone; tcp4, tcp6, unix)")
+        func sourcesAgreeAt500() throws {
+            let server = try TestServer(extraArgs: ["--max-connections=700"])
+            let clients = try DemoClientsProcess(server: server, specs: [
+                "tcp4:idle:250", "tcp6:idle:100", "tcp4:busy:60", "tcp6:busy:20", "tcp4:abandon:40", "unix:idle:30",
+            ])
+            #expect(clients.sessions.count == 500)
+            usleep(300_000)
+            try expectSourcesAgree(server: server, clients: clients)
+            let json = try parseJSON(try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath]).stdout)
+            let states = Set((json["sessions"] as? [[String: Any]] ?? []).compactMap { $0["tcp_state"] as? String })
+            #expect(states == ["ESTABLISHED", "CLOSE_WAIT"], "mixed states: \(states)")
+        }
+
         @Test("TCP health from tcp_info: idle sessions show their idle time; unix and --source proc have none")
         func health() throws {
             let server = try TestServer()
