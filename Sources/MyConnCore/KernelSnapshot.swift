@@ -76,19 +76,28 @@ public struct KernelSnapshot: Sendable {
 
     struct NetlinkUnavailable: Error { var reason: String }
 
-    /// Listeners of the namespace first (few), then, per listening port of mysqld's, the other
-    /// sockets on that local port: the kernel filters, so clients' own sockets never cross.
-    static func netlinkTCP(pid: Int32, proc: ProcReader, fds: [Int32: FDTarget]?, serverPort: UInt16,
-                           recorder: ((NetlinkSockDiag) -> Void)?) -> Result<[TCPSocketEntry], NetlinkUnavailable> {
+    /// A sock_diag socket in mysqld's network namespace: a plain one when it is ours, else one
+    /// opened by a thread that `setns`es there. Shared by the kernel snapshot and SOCK_DESTROY.
+    static func openSockDiag(pid: Int32, proc: ProcReader) -> Result<NetlinkSockDiag, NetlinkUnavailable> {
         let own = try? proc.namespaceLink(pid: getpid(), kind: "net")
         guard let theirs = try? proc.namespaceLink(pid: pid, kind: "net") else {
             return .failure(NetlinkUnavailable(reason: "mysqld's network namespace is not readable (\(proc.path(pid, "ns/net")))"))
         }
-        let diag: NetlinkSockDiag
         do {
-            diag = try NetlinkSockDiag(namespacePath: own == theirs ? nil : proc.path(pid, "ns/net").string)
+            return .success(try NetlinkSockDiag(namespacePath: own == theirs ? nil : proc.path(pid, "ns/net").string))
         } catch {
             return .failure(NetlinkUnavailable(reason: "cannot open a sock_diag socket in mysqld's network namespace: \(error)"))
+        }
+    }
+
+    /// Listeners of the namespace first (few), then, per listening port of mysqld's, the other
+    /// sockets on that local port: the kernel filters, so clients' own sockets never cross.
+    static func netlinkTCP(pid: Int32, proc: ProcReader, fds: [Int32: FDTarget]?, serverPort: UInt16,
+                           recorder: ((NetlinkSockDiag) -> Void)?) -> Result<[TCPSocketEntry], NetlinkUnavailable> {
+        let diag: NetlinkSockDiag
+        switch openSockDiag(pid: pid, proc: proc) {
+        case .success(let d): diag = d
+        case .failure(let e): return .failure(e)
         }
         recorder?(diag)
         do {

@@ -77,9 +77,8 @@ public struct MysqldLocator: Sendable {
                       $0.local.normalized == peer.normalized && $0.peer.normalized == local.normalized && $0.inode != 0
                   })
             else { return nil }
-            let all = proc.pids()
-            let named = all.filter { Self.serverNames.contains((try? proc.comm(pid: $0)) ?? "") }
-            for pid in named + all.filter({ !named.contains($0) }) where pid != me {
+            let named = namedServers()
+            for pid in named + proc.pids().filter({ !named.contains($0) }) where pid != me {
                 guard let table = try? proc.fdTable(pid: pid) else { continue }
                 if table.values.contains(.socket(inode: serverEnd.inode)) {
                     return MysqldProcess(pid: pid, evidence: "owner of the server end of myconn's TCP connection (inode \(serverEnd.inode))")
@@ -99,9 +98,8 @@ public struct MysqldLocator: Sendable {
             guard Self.serverNames.contains(comm) else { throw .notMysqld(pid: requested, comm: comm, port: port ?? 0) }
             return MysqldProcess(pid: requested, evidence: "--pid")
         }
-        let named = proc.pids().filter { Self.serverNames.contains((try? proc.comm(pid: $0)) ?? "") }
         var found: [Int32] = []
-        for pid in named {
+        for pid in namedServers() {
             guard let table = try? proc.fdTable(pid: pid) else { continue }
             let held = Set(table.values.compactMap(\.socketInode))
             if let socketPath, let unix = try? proc.unixSockets(pid: pid),
@@ -113,6 +111,11 @@ public struct MysqldLocator: Sendable {
         }
         if found.count > 1 { throw .ambiguous(pids: found.sorted(), port: port ?? 0) }
         return found.first.map { MysqldProcess(pid: $0, evidence: "the mysqld listening where myconn was to connect") }
+    }
+
+    /// The processes named mysqld or mariadbd.
+    func namedServers() -> [Int32] {
+        proc.pids().filter { Self.serverNames.contains((try? proc.comm(pid: $0)) ?? "") }
     }
 
     enum Answer { case yes, no, unknown }
@@ -135,13 +138,13 @@ public struct MysqldLocator: Sendable {
     }
 
     func byNameAndPort(_ port: UInt16, serverUptime: UInt64?) throws(LocateError) -> MysqldProcess {
-        let named = proc.pids().filter { Self.serverNames.contains((try? proc.comm(pid: $0)) ?? "") }
-        let proven = named.filter { listens(pid: $0, port: port) == .yes }
+        let answers = namedServers().map { (pid: $0, listens: listens(pid: $0, port: port)) }
+        let proven = answers.filter { $0.listens == .yes }.map(\.pid)
         if proven.count == 1 {
             return MysqldProcess(pid: proven[0], evidence: "the only mysqld/mariadbd listening on port \(port)")
         }
         if proven.count > 1 { throw .ambiguous(pids: proven.sorted(), port: port) }
-        let unverifiable = named.filter { listens(pid: $0, port: port) == .unknown }
+        let unverifiable = answers.filter { $0.listens == .unknown }.map(\.pid)
         if unverifiable.count == 1 {
             return MysqldProcess(pid: unverifiable[0], evidence: "the only mysqld/mariadbd with a listener on port \(port) in its namespace (its descriptors are not readable)")
         }

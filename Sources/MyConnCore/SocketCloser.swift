@@ -148,15 +148,10 @@ public struct SocketCloser {
 
     func viaDestroy(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
         try preflight(targets, method: .destroy)
-        let own = try? proc.namespaceLink(pid: getpid(), kind: "net")
-        guard let theirs = try? proc.namespaceLink(pid: pid, kind: "net") else {
-            throw .destroy("mysqld's network namespace is not readable")
-        }
         let diag: NetlinkSockDiag
-        do {
-            diag = try NetlinkSockDiag(namespacePath: own == theirs ? nil : proc.path(pid, "ns/net").string)
-        } catch {
-            throw .destroy("cannot open a sock_diag socket in mysqld's network namespace: \(error)")
+        switch KernelSnapshot.openSockDiag(pid: pid, proc: proc) {
+        case .success(let d): diag = d
+        case .failure(let e): throw .destroy(e.reason)
         }
         var outcomes: [CloseOutcome] = []
         for t in targets {
