@@ -10,6 +10,8 @@ public protocol SessionSource {
     func serverFacts() throws(MySQLError) -> ServerFacts
     func processList() throws(MySQLError) -> [ProcessListRow]
     func performanceSchemaSocketFDs() throws(MySQLError) -> [UInt64: Int32]
+    /// The server's `Uptime` in seconds, nil when it cannot be read.
+    func uptimeSeconds() -> UInt64?
     func presentSessions(_ ids: [UInt64]) throws(MySQLError) -> [UInt64: Int32?]
     /// Our own connection's descriptor in this process.
     var socketDescriptor: Int32 { get }
@@ -29,7 +31,9 @@ public enum ListError: Error, Sendable {
 /// Order matters for exactness: the processlist is read first, the kernel second; a
 /// unix-socket session proven through its thread or performance_schema is kept only if the
 /// same session (same thread) still exists after the kernel was read, so its descriptor
-/// cannot have been handed to a newer connection in between.
+/// cannot have been handed to a newer connection in between. (Session ids are never reused,
+/// a session keeps its socket, and with one thread per connection its thread, for life: present
+/// at the processlist and at the re-check means present, on that fd, throughout.)
 public struct Lister {
     public var proc: ProcReader
     public var includeListening: Bool
@@ -66,7 +70,7 @@ public struct Lister {
         do {
             mysqld = try MysqldLocator(proc: proc).locate(connectionFD: source.socketDescriptor,
                                                          serverPort: facts.port, requested: requestedPID,
-                                                         serverUptime: facts.uptimeSeconds)
+                                                         serverUptime: { source.uptimeSeconds() })
         } catch {
             throw .locate(error)
         }
@@ -123,9 +127,22 @@ public struct Lister {
     /// Candidate descriptors for unix-socket sessions, kept only where the session outlived the kernel read.
     func gatherUnixEvidence(rows: [ProcessListRow], facts: ServerFacts, pid: Int32,
                             source: some SessionSource) -> [UInt64: UnixSocketEvidence] {
-        let unixRows = rows.filter { $0.id != facts.connectionID && SessionEndpoint(host: $0.host) == .unixSocket }
+        var unixRows = rows.filter { $0.id != facts.connectionID && SessionEndpoint(host: $0.host) == .unixSocket }
         guard !unixRows.isEmpty else { return [:] }
         var evidence: [UInt64: UnixSocketEvidence] = [:]
+        // MariaDB's processlist comes without TIDs (see processList()): ask for these sessions'.
+        // Asked after the kernel read; the re-check below compares with them, so a session
+        // that changed threads or ended in between is still caught.
+        let withoutTID = unixRows.filter { $0.tid == nil }.map(\.id)
+        if !withoutTID.isEmpty, let tids = try? source.presentSessions(withoutTID) {
+            for i in unixRows.indices where unixRows[i].tid == nil {
+                guard let tid = tids[unixRows[i].id] else {
+                    evidence[unixRows[i].id] = .notProven("the session ended while its socket was being read")
+                    continue
+                }
+                unixRows[i].tid = tid
+            }
+        }
         let psFDs = facts.performanceSchema ? ((try? source.performanceSchemaSocketFDs()) ?? [:]) : [:]
         // Our own session is alive throughout: performance_schema's word on it needs no re-check.
         if let mine = psFDs[facts.connectionID] { evidence[facts.connectionID] = .fd(mine, .performanceSchema) }
@@ -136,7 +153,7 @@ public struct Lister {
         let ownPidNS = try? proc.namespaceLink(pid: getpid(), kind: "pid")
         let theirPidNS = try? proc.namespaceLink(pid: pid, kind: "pid")
         let tidMap: [Int32: Int32]? = ownPidNS != nil && ownPidNS == theirPidNS ? nil : proc.namespacedThreadIDs(pid: pid)
-        for row in unixRows {
+        for row in unixRows where evidence[row.id] == nil {
             if let fd = psFDs[row.id] {
                 evidence[row.id] = .fd(fd, .performanceSchema)
             } else if !facts.dedicatedThreads {

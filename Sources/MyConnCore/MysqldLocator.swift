@@ -38,9 +38,10 @@ public struct MysqldLocator: Sendable {
     /// - Parameters:
     ///   - connectionFD: our SQL connection's descriptor in this process.
     ///   - requested: `--pid`, verified rather than trusted.
-    ///   - serverUptime: the server's `Uptime`, to choose among processes that cannot be inspected.
+    ///   - serverUptime: asks the server its `Uptime`, to choose among processes that cannot be
+    ///     inspected; called only then (it costs the server a pass over every session).
     public func locate(connectionFD: Int32, serverPort: UInt16, requested: Int32?,
-                       serverUptime: UInt64? = nil) throws(LocateError) -> MysqldProcess {
+                       serverUptime: () -> UInt64? = { nil }) throws(LocateError) -> MysqldProcess {
         if let requested, !proc.exists(pid: requested) { throw .processGone(pid: requested) }
         let owner = ownerOfServerEnd(connectionFD: connectionFD)
         if let requested {
@@ -137,7 +138,7 @@ public struct MysqldLocator: Sendable {
         }
     }
 
-    func byNameAndPort(_ port: UInt16, serverUptime: UInt64?) throws(LocateError) -> MysqldProcess {
+    func byNameAndPort(_ port: UInt16, serverUptime: () -> UInt64?) throws(LocateError) -> MysqldProcess {
         let answers = namedServers().map { (pid: $0, listens: listens(pid: $0, port: port)) }
         let proven = answers.filter { $0.listens == .yes }.map(\.pid)
         if proven.count == 1 {
@@ -152,7 +153,7 @@ public struct MysqldLocator: Sendable {
             // Processes sharing a network namespace all show the same listener. Without their
             // descriptors, the one whose age (world-readable /proc/<pid>/stat) agrees with the
             // server's own Uptime, within 2 s, is it, if it alone does.
-            if let serverUptime {
+            if let serverUptime = serverUptime() {
                 let agreeing = unverifiable.filter { pid in
                     proc.processAge(pid: pid).map { abs($0 - Double(serverUptime)) <= 2 } ?? false
                 }

@@ -95,6 +95,54 @@ public final class MySQLConnection {
         return QueryResult(columns: columns, rows: rows)
     }
 
+    /// One row of ``forEachRow(_:_:)``: the cells as the server sent them (text protocol),
+    /// valid only inside the call.
+    public struct RowCells {
+        let row: MYSQL_ROW
+        let lengths: UnsafeMutablePointer<UInt>
+        public let count: Int
+
+        public func string(_ i: Int) -> String? {
+            guard i < count, let cell = row[i] else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(start: cell, count: Int(lengths[i])), as: UTF8.self)
+        }
+
+        /// A non-negative decimal integer cell; nil for NULL or anything else.
+        public func unsigned(_ i: Int) -> UInt64? {
+            guard i < count, let cell = row[i] else { return nil }
+            let n = Int(lengths[i])
+            guard n > 0, n <= 20 else { return nil }
+            var v: UInt64 = 0
+            for k in 0..<n {
+                let d = UInt8(bitPattern: cell[k]) &- 0x30
+                guard d < 10 else { return nil }
+                let (m, o1) = v.multipliedReportingOverflow(by: 10)
+                let (s, o2) = m.addingReportingOverflow(UInt64(d))
+                guard !o1, !o2 else { return nil }
+                v = s
+            }
+            return v
+        }
+    }
+
+    /// Runs a statement and hands each row to `each` as it arrives (`mysql_use_result`), without
+    /// building an array of strings per row: `list` reads 10,000 processlist rows this way.
+    public func forEachRow(_ sql: String, _ each: (RowCells) -> Void) throws(MySQLError) {
+        let rc = sql.withCString { mysql_real_query(handle, $0, UInt(strlen($0))) }
+        guard rc == 0 else { throw lastError() }
+        guard let res = mysql_use_result(handle) else {
+            if mysql_field_count(handle) == 0 { return }
+            throw lastError()
+        }
+        defer { mysql_free_result(res) }
+        let n = Int(mysql_num_fields(res))
+        while let row = mysql_fetch_row(res) {
+            guard let lengths = mysql_fetch_lengths(res) else { break }
+            each(RowCells(row: row, lengths: lengths, count: n))
+        }
+        if mysql_errno(handle) != 0 { throw lastError() }
+    }
+
     /// Runs a statement and reads its rows as they arrive (`mysql_use_result`), calling `each`
     /// with the row count so far; stops early when `each` returns false.
     public func stream(_ sql: String, _ each: (Int) -> Bool) throws(MySQLError) {
