@@ -41,19 +41,41 @@ public struct KernelSnapshot: Sendable {
     /// Reads the snapshot of `pid`. A denied descriptor table is recorded, not thrown:
     /// the socket tables alone still give addresses, states and inodes. With `.netlink`, a
     /// namespace or netlink socket that cannot be opened falls back to /proc, and says why.
+    ///
+    /// The descriptor table is read on this thread while a second one dumps the listeners and
+    /// the connections on `serverPort` (and reads the unix table); ports that only the
+    /// descriptor table reveals are dumped afterwards. The caller has read the processlist
+    /// before calling: both halves are later than it.
     public static func read(pid: Int32, proc: ProcReader, source: KernelSource = .netlink, serverPort: UInt16,
                             recorder: ((NetlinkSockDiag) -> Void)? = nil) throws(ProcError) -> KernelSnapshot {
-        var fds: [Int32: FDTarget]?
-        var fdError: ProcError?
-        do {
-            fds = try proc.fdTable(pid: pid)
-        } catch .permissionDenied(let path) {
-            fdError = .permissionDenied(path: path)
-        }
-        var tcp: [TCPSocketEntry]?
+        var diag: NetlinkSockDiag?
         var fallback: String?
         if source == .netlink {
-            switch netlinkTCP(pid: pid, proc: proc, fds: fds, serverPort: serverPort, recorder: recorder) {
+            switch openSockDiag(pid: pid, proc: proc) {
+            case .success(let d): diag = d; recorder?(d)
+            case .failure(let why): fallback = why.reason
+            }
+        }
+        let handed = Handover(value: diag)
+        let (fdRead, side) = concurrently({ () -> Result<[Int32: FDTarget], ProcError> in
+            do throws(ProcError) { return .success(try proc.fdTable(pid: pid)) } catch { return .failure(error) }
+        }, side: { () -> (Result<NetlinkFirstPass, NetlinkUnavailable>?, Result<[UnixSocketEntry], ProcError>) in
+            let first = handed.value.map { firstPass($0, serverPort: serverPort) }
+            let unix: Result<[UnixSocketEntry], ProcError>
+            do throws(ProcError) { unix = .success(try proc.unixSockets(pid: pid)) } catch { unix = .failure(error) }
+            return (first, unix)
+        })
+
+        var fds: [Int32: FDTarget]?
+        var fdError: ProcError?
+        switch fdRead {
+        case .success(let t): fds = t
+        case .failure(.permissionDenied(let path)): fdError = .permissionDenied(path: path)
+        case .failure(let e): throw e
+        }
+        var tcp: [TCPSocketEntry]?
+        if let diag, let first = side.0 {
+            switch first.flatMap({ completeNetlink(diag, first: $0, fds: fds, serverPort: serverPort) }) {
             case .success(let rows): tcp = rows
             case .failure(let why): fallback = why.reason
             }
@@ -65,10 +87,10 @@ public struct KernelSnapshot: Sendable {
             tcpRows = try proc.tcpSockets(pid: pid, family: .tcp4) + proc.tcpSockets(pid: pid, family: .tcp6)
         }
         var unix: [UnixSocketEntry] = []
-        do {
-            unix = try proc.unixSockets(pid: pid)
-        } catch .permissionDenied {
-            unix = []
+        switch side.1 {
+        case .success(let u): unix = u
+        case .failure(.permissionDenied): unix = []
+        case .failure(let e): throw e
         }
         return KernelSnapshot(fds: fds, fdError: fdError, tcp: tcpRows, unix: unix,
                               tcpSource: tcp == nil ? .proc : .netlink, fallbackReason: fallback)
@@ -90,33 +112,53 @@ public struct KernelSnapshot: Sendable {
         }
     }
 
-    /// Listeners of the namespace first (few), then, per listening port of mysqld's, the other
-    /// sockets on that local port: the kernel filters, so clients' own sockets never cross.
-    static func netlinkTCP(pid: Int32, proc: ProcReader, fds: [Int32: FDTarget]?, serverPort: UInt16,
-                           recorder: ((NetlinkSockDiag) -> Void)?) -> Result<[TCPSocketEntry], NetlinkUnavailable> {
-        let diag: NetlinkSockDiag
-        switch openSockDiag(pid: pid, proc: proc) {
-        case .success(let d): diag = d
-        case .failure(let e): return .failure(e)
-        }
-        recorder?(diag)
+    /// What can be dumped before mysqld's descriptors are known: the namespace's listeners
+    /// (few), and the connections on the port the server reports (0: none).
+    struct NetlinkFirstPass: Sendable {
+        var listeners: [TCPSocketEntry]
+        var connectedOnServerPort: [TCPSocketEntry]
+    }
+
+    static func firstPass(_ diag: NetlinkSockDiag, serverPort: UInt16) -> Result<NetlinkFirstPass, NetlinkUnavailable> {
         do {
-            var rows: [TCPSocketEntry] = []
+            var listeners: [TCPSocketEntry] = []
             for family in [InetDiag.afInet, InetDiag.afInet6] {
-                rows += try diag.dumpTCP(family: family, states: InetDiag.states([.listen]), sourcePort: nil)
+                listeners += try diag.dumpTCP(family: family, states: InetDiag.states([.listen]), sourcePort: nil)
             }
-            let held = Set(fds?.values.compactMap(\.socketInode) ?? [])
-            var ports: Set<UInt16> = [serverPort]
-            if fds != nil { ports = Set(rows.filter { held.contains($0.inode) }.map(\.local.port)) }
-            for port in ports.sorted() {
-                for family in [InetDiag.afInet, InetDiag.afInet6] {
-                    rows += try diag.dumpTCP(family: family, states: InetDiag.allButListen, sourcePort: port, withInfo: true)
-                }
-            }
-            return .success(rows)
+            var connected: [TCPSocketEntry] = []
+            if serverPort != 0 { connected = try dumpConnected(diag, port: serverPort) }
+            return .success(NetlinkFirstPass(listeners: listeners, connectedOnServerPort: connected))
         } catch {
             return .failure(NetlinkUnavailable(reason: "sock_diag dump failed: \(error)"))
         }
+    }
+
+    /// Per listening port of mysqld's (the server's port when its descriptors are unknown), the
+    /// sockets on that local port: the kernel filters, so clients' own sockets never cross.
+    static func completeNetlink(_ diag: NetlinkSockDiag, first: NetlinkFirstPass, fds: [Int32: FDTarget]?,
+                                serverPort: UInt16) -> Result<[TCPSocketEntry], NetlinkUnavailable> {
+        var ports: Set<UInt16> = [serverPort]
+        if let fds {
+            let held = Set(fds.values.compactMap(\.socketInode))
+            ports = Set(first.listeners.filter { held.contains($0.inode) }.map(\.local.port))
+        }
+        var rows = first.listeners
+        do {
+            for port in ports.sorted() {
+                rows += port == serverPort && serverPort != 0 ? first.connectedOnServerPort : try dumpConnected(diag, port: port)
+            }
+        } catch {
+            return .failure(NetlinkUnavailable(reason: "sock_diag dump failed: \(error)"))
+        }
+        return .success(rows)
+    }
+
+    static func dumpConnected(_ diag: NetlinkSockDiag, port: UInt16) throws(NetlinkSockDiag.DumpError) -> [TCPSocketEntry] {
+        var rows: [TCPSocketEntry] = []
+        for family in [InetDiag.afInet, InetDiag.afInet6] {
+            rows += try diag.dumpTCP(family: family, states: InetDiag.allButListen, sourcePort: port, withInfo: true)
+        }
+        return rows
     }
 
     /// socket inode -> lowest fd that holds it.

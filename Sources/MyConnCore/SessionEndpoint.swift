@@ -17,11 +17,12 @@ public enum SessionEndpoint: Hashable, Sendable {
     public init(host: String?) {
         guard let host, !host.isEmpty else { self = .none; return }
         if host == "localhost" { self = .unixSocket; return }
-        guard let colon = host.lastIndex(of: ":"),
-              let port = UInt16(host[host.index(after: colon)...]),
-              colon > host.startIndex
+        let utf8 = host.utf8
+        guard let colon = utf8.lastIndex(of: 0x3A),  // ':'
+              colon > utf8.startIndex,
+              let port = UInt16(Substring(utf8[utf8.index(after: colon)...]))
         else { self = .unparsable(host); return }
-        let name = String(host[..<colon])
+        let name = String(Substring(utf8[..<colon]))
         if let ip = IPAddress(text: name) {
             self = .tcp(SocketAddress(ip: ip, port: port))
         } else {

@@ -46,28 +46,33 @@ public struct SessionJoin: Sendable {
         var warnings: [String] = []
 
         // mysqld's TCP sockets: those it holds; without its fd table, those on its port.
-        let ownedTCP: [TCPSocketEntry]
-        let listenerPorts: Set<UInt16>
-        if fdsKnown {
-            ownedTCP = kernel.tcp.filter { $0.inode != 0 && fdByInode[$0.inode] != nil }
-            listenerPorts = Set(ownedTCP.filter { $0.state == .listen }.map(\.local.port)).union([serverPort])
-        } else {
-            listenerPorts = [serverPort]
-            ownedTCP = kernel.tcp.filter { $0.inode != 0 && $0.local.port == serverPort }
+        // Kept as indices into kernel.tcp: at 10,000 sessions copying the entries cost more
+        // than the join itself.
+        let tcp = kernel.tcp
+        var ownedTCP: [Int] = []
+        ownedTCP.reserveCapacity(tcp.count)
+        var listenerPorts: Set<UInt16> = [serverPort]
+        for i in tcp.indices where tcp[i].inode != 0 {
+            if fdsKnown ? fdByInode[tcp[i].inode] != nil : tcp[i].local.port == serverPort {
+                ownedTCP.append(i)
+                if fdsKnown && tcp[i].state == .listen { listenerPorts.insert(tcp[i].local.port) }
+            }
         }
         // Sessions are connections accepted on mysqld's listening ports; mysqld's own outgoing
         // connections (a replica's to its primary) are not, and sock_diag is asked for these ports only.
-        let connectedTCP = ownedTCP.filter { $0.state != .listen && listenerPorts.contains($0.local.port) }
+        let connected = ownedTCP.filter { tcp[$0].state != .listen && listenerPorts.contains(tcp[$0].local.port) }
         var byPeer: [SocketAddress: [Int]] = [:]
-        for (i, e) in connectedTCP.enumerated() { byPeer[e.peer.normalized, default: []].append(i) }
+        byPeer.reserveCapacity(connected.count)
+        for (i, t) in connected.enumerated() { byPeer[tcp[t].peer.normalized, default: []].append(i) }
 
         let unixByInode = Dictionary(kernel.unix.map { ($0.inode, $0) }, uniquingKeysWith: { a, _ in a })
         let ownedUnix = fdsKnown ? kernel.unix.filter { fdByInode[$0.inode] != nil } : []
 
-        var claimedTCP: [Int: Int] = [:]        // connectedTCP index -> claims
+        var claimedTCP: [Int: Int] = [:]        // index into connected -> claims
         var candidateTCP = Set<Int>()            // part of an ambiguous answer: not "unmatched"
         var claimedFD: [Int32: [Int]] = [:]      // unix fd -> session indices
         var sessions: [SessionView] = []
+        sessions.reserveCapacity(rows.count)
 
         if let selfPeer, let mine = byPeer[selfPeer.normalized] {
             for i in mine { claimedTCP[i, default: 0] += 1 }
@@ -88,7 +93,7 @@ public struct SessionJoin: Sendable {
                 case 1:
                     let i = found[0]
                     claimedTCP[i, default: 0] += 1
-                    let e = connectedTCP[i]
+                    let e = tcp[connected[i]]
                     view.transport = e.family == .tcp4 ? .tcp4 : .tcp6
                     view.socket = SocketView(tcp: e, fd: fdByInode[e.inode])
                     view.match = .address
@@ -101,15 +106,15 @@ public struct SessionJoin: Sendable {
                     view.unresolved = "\(found.count) sockets in mysqld have peer \(addr); fd not given"
                 }
             case .named(let name, let port):
-                var found = connectedTCP.indices.filter {
-                    connectedTCP[$0].peer.port == port && listenerPorts.contains(connectedTCP[$0].local.port)
+                var found = connected.indices.filter {
+                    tcp[connected[$0]].peer.port == port && listenerPorts.contains(tcp[connected[$0]].local.port)
                 }
-                if name == "localhost" { found = found.filter { Self.isLoopback(connectedTCP[$0].peer.ip) } }
+                if name == "localhost" { found = found.filter { Self.isLoopback(tcp[connected[$0]].peer.ip) } }
                 switch found.count {
                 case 1:
                     let i = found[0]
                     claimedTCP[i, default: 0] += 1
-                    let e = connectedTCP[i]
+                    let e = tcp[connected[i]]
                     view.transport = e.family == .tcp4 ? .tcp4 : .tcp6
                     view.socket = SocketView(tcp: e, fd: fdByInode[e.inode])
                     view.match = .port
@@ -151,7 +156,7 @@ public struct SessionJoin: Sendable {
         // A TCP socket fitting two sessions proves neither.
         for (i, n) in claimedTCP where n > 1 {
             candidateTCP.insert(i)
-            let inode = connectedTCP[i].inode
+            let inode = tcp[connected[i]].inode
             for s in sessions.indices where sessions[s].socket?.inode == inode {
                 sessions[s].socket = nil
                 sessions[s].match = nil
@@ -167,8 +172,8 @@ public struct SessionJoin: Sendable {
         }
 
         var unmatched: [SocketView] = []
-        for (i, e) in connectedTCP.enumerated() where claimedTCP[i] == nil && !candidateTCP.contains(i) {
-            unmatched.append(SocketView(tcp: e, fd: fdByInode[e.inode]))
+        for (i, t) in connected.enumerated() where claimedTCP[i] == nil && !candidateTCP.contains(i) {
+            unmatched.append(SocketView(tcp: tcp[t], fd: fdByInode[tcp[t].inode]))
         }
         var provenUnix = Set(sessions.compactMap { $0.socket?.transport == .unix ? $0.socket?.inode : nil })
         var selfUnproven = rows.contains { $0.id == selfID && SessionEndpoint(host: $0.host) == .unixSocket }
@@ -189,7 +194,7 @@ public struct SessionJoin: Sendable {
 
         var listening: [SocketView] = []
         if includeListening {
-            listening = ownedTCP.filter { $0.state == .listen }.map { SocketView(tcp: $0, fd: fdByInode[$0.inode]) }
+            listening = ownedTCP.filter { tcp[$0].state == .listen }.map { SocketView(tcp: tcp[$0], fd: fdByInode[tcp[$0].inode]) }
             listening += ownedUnix.filter(\.isListening).map { SocketView(unix: $0, fd: fdByInode[$0.inode]) }
         }
         return Result(sessions: sessions, unmatchedSockets: unmatched, listeningSockets: listening, warnings: warnings)

@@ -13,15 +13,16 @@ public enum IPAddress: Hashable, Sendable {
     /// Parses a textual address (`10.1.2.3`, `::1`, `::ffff:10.1.2.3`) with `inet_pton(3)`.
     /// Returns nil for anything else, host names included. Brackets are not accepted.
     public init?(text: String) {
-        if text.contains(":") {
+        if text.utf8.contains(0x3A) {  // ':'
             var raw = in6_addr()
             guard inet_pton(AF_INET6, text, &raw) == 1 else { return nil }
             self = .v6(withUnsafeBytes(of: &raw) { Array($0) })
         } else {
             var raw = in_addr()
             guard inet_pton(AF_INET, text, &raw) == 1 else { return nil }
-            let b = withUnsafeBytes(of: &raw) { Array($0) }
-            self = .v4(b[0], b[1], b[2], b[3])
+            let a = UInt32(bigEndian: raw.s_addr)
+            self = .v4(UInt8(a >> 24), UInt8(truncatingIfNeeded: a >> 16), UInt8(truncatingIfNeeded: a >> 8),
+                       UInt8(truncatingIfNeeded: a))
         }
     }
 
@@ -34,6 +35,17 @@ public enum IPAddress: Hashable, Sendable {
     }
 
     public var isV6: Bool { if case .v6 = self { return true } else { return false } }
+
+    // One word per IPv4 address (the join hashes thousands of peers per run); equal values
+    // feed equal bytes, as Hashable requires.
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .v4(let a, let b, let c, let d):
+            hasher.combine(UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d))
+        case .v6(let bytes):
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+    }
 
     /// The address as `inet_ntop(3)` prints it (no brackets).
     public var description: String {
@@ -67,8 +79,34 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     /// The same endpoint with ``IPAddress/normalized`` applied.
     public var normalized: SocketAddress { SocketAddress(ip: ip.normalized, port: port) }
 
+    public func hash(into hasher: inout Hasher) {
+        if case .v4(let a, let b, let c, let d) = ip {
+            hasher.combine(UInt64(a) << 40 | UInt64(b) << 32 | UInt64(c) << 24 | UInt64(d) << 16 | UInt64(port))
+        } else {
+            hasher.combine(ip)
+            hasher.combine(port)
+        }
+    }
+
     public var description: String {
-        ip.isV6 ? "[\(ip.description)]:\(port)" : "\(ip.description):\(port)"
+        guard case .v4(let a, let b, let c, let d) = ip else { return "[\(ip.description)]:\(port)" }
+        // a.b.c.d:port written byte by byte: list formats two per session (thousands per run).
+        return String(unsafeUninitializedCapacity: 21) { buf in
+            var n = 0
+            func put(_ v: UInt32) {
+                if v >= 10 { put(v / 10) }
+                buf[n] = 0x30 + UInt8(v % 10)
+                n += 1
+            }
+            for (i, octet) in [a, b, c, d].enumerated() {
+                if i > 0 { buf[n] = 0x2E; n += 1 }
+                put(UInt32(octet))
+            }
+            buf[n] = 0x3A
+            n += 1
+            put(UInt32(port))
+            return n
+        }
     }
 }
 

@@ -6,8 +6,13 @@ import MyConnCore
 /// Written by hand rather than with Foundation's JSONEncoder: at thousands of sessions the
 /// encoder cost more than reading the kernel's tables (measured: 28 ms of 93 at 1,000 sessions).
 enum JSONReport {
-    static func render(_ report: ListReport) -> [UInt8] {
-        let w = JSONWriter()
+    static func render(_ report: ListReport) -> [UInt8] { writer(report).bytes }
+
+    /// The document in a writer, written to stdout from there (a copy of 2 MB at 5,000
+    /// sessions cost more in page faults than writing it).
+    static func writer(_ report: ListReport) -> JSONWriter {
+        // About 600 bytes per session or socket (measured: 2.0 MB at 5,000 sessions).
+        let w = JSONWriter(capacity: 4096 + 700 * (report.sessions.count + report.unmatchedSockets.count + report.listeningSockets.count))
         w.object {
             w.key("server")
             w.object {
@@ -56,7 +61,7 @@ enum JSONReport {
             w.key("warnings")
             w.array(report.warnings) { w.string($0) }
         }
-        return w.bytes
+        return w
     }
 
     /// The kernel columns, shared by sessions and bare sockets so both spell them alike.

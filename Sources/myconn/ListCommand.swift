@@ -87,7 +87,9 @@ struct ListCommand: ParsableCommand {
     func emit(_ report: ListReport) throws {
         for w in report.warnings { printError("myconn: warning: \(w)") }
         if json {
-            Terminal.writeStdout(JSONReport.render(report) + [0x0A])
+            let w = JSONReport.writer(report)
+            w.newline()
+            w.withBytes { Terminal.writeStdout($0) }
         } else {
             print(TableReport.render(report, width: Terminal.width(), wide: wide), terminator: "")
         }

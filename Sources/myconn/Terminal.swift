@@ -8,7 +8,11 @@ func fputsStderr(_ s: String) {
 
 enum Terminal {
     static func writeStdout(_ bytes: [UInt8]) {
-        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, stdout) }
+        bytes.withUnsafeBytes { writeStdout($0) }
+    }
+
+    static func writeStdout(_ bytes: UnsafeRawBufferPointer) {
+        _ = fwrite(bytes.baseAddress, 1, bytes.count, stdout)
         fflush(stdout)
     }
 

@@ -48,7 +48,9 @@ struct ZombiesCommand: ParsableCommand {
         report.unmatchedZombie = keep.map { report.unmatchedZombie![$0] }
         for w in report.warnings { printError("myconn: warning: \(w)") }
         if json {
-            Terminal.writeStdout(JSONReport.render(report) + [0x0A])
+            let w = JSONReport.writer(report)
+            w.newline()
+            w.withBytes { Terminal.writeStdout($0) }
         } else {
             print(TableReport.render(report, width: Terminal.width()), terminator: "")
         }
