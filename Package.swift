@@ -67,8 +67,8 @@ let package = Package(
         .executableTarget(name: "myconn-test-victim"),
         .executableTarget(name: "myconn-test-injector", dependencies: ["SyscallInjector", "ProcFS"]),
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"], exclude: ["Fixtures"]),
-        .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "ProcFS"], exclude: ["Fixtures"]),
-        .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions", "SockDiag"], exclude: ["Fixtures"]),
+        .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "ProcFS", "LinuxKernel"], exclude: ["Fixtures"]),
+        .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions", "SockDiag", "LinuxKernel"], exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProcFS"]),
     ],
     swiftLanguageModes: [.v6]

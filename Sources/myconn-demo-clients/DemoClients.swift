@@ -25,12 +25,13 @@ struct DemoClients: ParsableCommand {
     @Option(name: .long) var password: String?
     @Option(name: .long, parsing: .singleValue,
             help: """
-                TRANSPORT:KIND:COUNT, TRANSPORT tcp4|tcp6|unix (repeatable). KIND: idle; busy (SELECT SLEEP(n) \
+                TRANSPORT:KIND:COUNT, TRANSPORT tcp4|tcp6|unix (repeatable). KIND: idle (held open; SELECT 1 once at the end); busy (SELECT SLEEP(n) \
                 sent, never read); loop (SELECT <own id> in a loop on its own thread, checking each row is its \
                 own); secret (SELECT SLEEP(n), 'SECRET-<id>' read on its own thread); abandon (SELECT SLEEP(n) \
                 sent, then the client shuts its socket down: the session is left with a gone client); bigresult \
                 (a query of ~200 MB sent, never read); bigread (the same result read slowly, a row per 100 us: the \
-                server keeps sending, its data in flight).
+                server keeps sending, its data in flight); stream (the same result read as fast as it comes, again \
+                and again: the window stays open).
                 """)
     var sessions: [String] = []
     @Option(name: .long, help: "Seconds each busy session sleeps in SELECT SLEEP(n).") var sleep = 600
@@ -43,9 +44,10 @@ struct DemoClients: ParsableCommand {
         sigprocmask(SIG_SETMASK, &empty, nil)
         var held: [MySQLConnection] = []
         var workers: [Worker] = []
+        var idle: [(String, MySQLConnection)] = []
         for spec in sessions {
             let parts = spec.split(separator: ":")
-            guard parts.count == 3, let count = Int(parts[2]), ["idle", "busy", "loop", "secret", "abandon", "bigresult", "bigread"].contains(parts[1]) else {
+            guard parts.count == 3, let count = Int(parts[2]), ["idle", "busy", "loop", "secret", "abandon", "bigresult", "bigread", "stream"].contains(parts[1]) else {
                 throw ValidationError("--sessions takes TRANSPORT:KIND:COUNT, got \(spec)")
             }
             var options = ConnectionOptions(user: user, password: password, noDefaults: true)
@@ -67,11 +69,13 @@ struct DemoClients: ParsableCommand {
                 }
                 print("\(id) \(parts[0]) \(local) \(st.st_ino)")
                 switch parts[1] {
+                case "idle": idle.append((id, conn))
                 case "busy": try conn.send("SELECT SLEEP(\(sleep))")
                 case "bigresult":
                     // ~200 MB of rows the client never reads: the server's sends back up.
                     try conn.send("SELECT seq, REPEAT('x', 1000) FROM mysql.seq_1_to_200000")
                 case "bigread": workers.append(Worker(id: id, connection: conn, kind: .bigRead))
+                case "stream": workers.append(Worker(id: id, connection: conn, kind: .stream))
                 case "abandon":
                     // The client goes away mid-query: FIN to the server, the session keeps running.
                     try conn.send("SELECT SLEEP(\(sleep))")
@@ -89,6 +93,15 @@ struct DemoClients: ParsableCommand {
         while readLine() != nil {}
         for w in workers { w.stop() }
         for w in workers { print(w.summary()) }
+        // Idle sessions answer one query at the end: proof they still work.
+        for (id, conn) in idle {
+            do {
+                _ = try conn.query("SELECT 1")
+                print("SUMMARY \(id) 1 0 - - 0 -")
+            } catch {
+                print("SUMMARY \(id) 0 0 \(error.code) - 0 -")
+            }
+        }
         fflush(stdout)
         // Leave without closing the sessions politely: a connection with an unread result would
         // make mysql_close wait; the kernel closes every socket at exit.
@@ -105,7 +118,7 @@ struct DemoClients: ParsableCommand {
 
 /// A session driven on its own thread, for the action tests: prints what it saw.
 final class Worker: @unchecked Sendable {
-    enum Kind { case loop, secret(seconds: Int), bigRead }
+    enum Kind { case loop, secret(seconds: Int), bigRead, stream }
 
     let id: String
     let connection: MySQLConnection
@@ -167,6 +180,24 @@ final class Worker: @unchecked Sendable {
                         lock.withLock { ok = n }
                         usleep(100)
                         return lock.withLock { running }
+                    }
+                } catch {
+                    lock.withLock { firstError = "\(error.code)"; errorAtMs = Self.nowMs() }
+                }
+            case .stream:
+                // The large result read as fast as rows arrive, again and again: the receive
+                // window stays open, so the server always has data in flight.
+                var total = 0
+                do throws(MySQLError) {
+                    while lock.withLock({ running }) {
+                        var n = 0
+                        try connection.stream("SELECT seq, REPEAT('x', 1000) FROM mysql.seq_1_to_200000") { k in
+                            n = k
+                            if k % 1000 == 0 { lock.withLock { ok = total + k } }
+                            return k % 1000 != 0 || lock.withLock { running }
+                        }
+                        total += n
+                        lock.withLock { ok = total }
                     }
                 } catch {
                     lock.withLock { firstError = "\(error.code)"; errorAtMs = Self.nowMs() }

@@ -37,6 +37,32 @@ enum ActionTables {
         return w.bytes
     }
 
+    static func probePreview(_ targets: [CloseTarget], timeout: Double, dryRun: Bool) -> String {
+        let pid = targets.first.map { String($0.pid) } ?? "?"
+        var out = "\(dryRun ? "Would probe" : "Will probe") \(targets.count) socket(s) in mysqld pid \(pid) (keepalive every second, up to \(Int(timeout)) s; a dead client's connection is dropped by the kernel):\n"
+        out += TableReport.table(header: targetHeader, rows: targets.map(targetCells), width: Terminal.width(), shrinkable: [2, 6, 7])
+        return out
+    }
+
+    static func probeResult(_ outcomes: [Prober.Outcome]) -> String {
+        let header = targetHeader + ["VERDICT", "SECONDS", "RESTORED", "SESSION_GONE", "MESSAGE"]
+        let rows = outcomes.map { o in
+            targetCells(o.target) + [o.verdict.name, o.seconds.map(format2) ?? "-", yesNo(o.restored),
+                                     yesNo(o.sessionGone), o.verdict.message ?? ""]
+        }
+        return TableReport.table(header: header, rows: rows, width: Terminal.width(), shrinkable: [12, 2])
+    }
+
+    static func probeJSON(_ outcomes: [Prober.Outcome]) -> [UInt8] {
+        let w = JSONWriter()
+        w.object {
+            w.field("action", "probe")
+            w.key("targets")
+            w.array(outcomes) { o in w.object { o.writeFields(to: w) } }
+        }
+        return w.bytes
+    }
+
     static func killPreview(_ sessions: [ProcessListRow], queryOnly: Bool, dryRun: Bool) -> String {
         var out = "\(dryRun ? "Would run" : "Will run") KILL \(queryOnly ? "QUERY" : "CONNECTION") on \(sessions.count) session(s):\n"
         out += TableReport.table(header: ["SESSION", "USER", "HOST", "COMMAND", "TIME", "STATE", "INFO"],

@@ -13,6 +13,8 @@ enum ExitStatus: Int32 {
     case notDone = 8
     case methodUnavailable = 9
     case auditLog = 10
+    /// `probe`: a client was found dead (and the kernel dropped its connection).
+    case peerDead = 11
     case usage = 64
 
     static let helpText = """
@@ -21,7 +23,7 @@ enum ExitStatus: Int32 {
         --pid is not mysqld or is gone; 6 listed, but kernel columns are missing (no permission); \
         7 a target cannot be acted on (nothing touched); 8 acted, but not every target is done; \
         9 the method is not available here (nothing touched); 10 the audit log cannot be written \
-        (nothing touched); 64 bad arguments; 1 anything else.
+        (nothing touched); 11 probe found a client dead; 64 bad arguments; 1 anything else.
         """
 
     var exitCode: ExitCode { ExitCode(rawValue) }
