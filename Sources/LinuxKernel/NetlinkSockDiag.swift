@@ -100,12 +100,36 @@ public final class NetlinkSockDiag {
         }
     }
 
+    /// The TCP sockets of `family` in `states` whose remote port is `port`: the client ends of
+    /// connections to a local server.
+    public func dumpTCP(family: UInt8, states: UInt32, destinationPort port: UInt16) throws(DumpError) -> [TCPSocketEntry] {
+        try dumpSockets(family: family, states: states, sourcePort: nil, destinationPort: port).map(\.entry)
+    }
+
+    /// The namespace's unix sockets in `states` (``UnixDiag/established``), each with its peer.
+    public func dumpUnix(states: UInt32) throws(DumpError) -> [UnixDiag.Socket] {
+        sequence += 1
+        try send(UnixDiag.dumpRequest(states: states, sequence: sequence))
+        var sockets: [UnixDiag.Socket] = []
+        while true {
+            let datagram = try receive()
+            let parsed: (sockets: [UnixDiag.Socket], done: Bool)
+            do {
+                parsed = try UnixDiag.parse(datagram)
+            } catch {
+                throw .reply(error)
+            }
+            sockets += parsed.sockets
+            if parsed.done || datagram.isEmpty { return sockets }
+        }
+    }
+
     /// ``dumpTCP(family:states:sourcePort:)`` keeping each socket's kernel identity.
     public func dumpSockets(family: UInt8, states: UInt32, sourcePort: UInt16?,
-                            withInfo: Bool = false) throws(DumpError) -> [InetDiag.DiagSocket] {
+                            withInfo: Bool = false, destinationPort: UInt16? = nil) throws(DumpError) -> [InetDiag.DiagSocket] {
         sequence += 1
         try send(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence,
-                                      withInfo: withInfo))
+                                      withInfo: withInfo, destinationPort: destinationPort))
         var sockets: [InetDiag.DiagSocket] = []
         while true {
             let datagram = try receive()

@@ -27,6 +27,9 @@ public struct KernelSnapshot: Sendable {
     public var tcpSource: KernelSource
     /// Why netlink was not used, when it was asked for and /proc was read instead.
     public var fallbackReason: String?
+    /// unix socket inode -> its peer's inode, for the connected unix sockets of mysqld's
+    /// namespace (unix_diag `UDIAG_SHOW_PEER`); nil when not read (`--source proc`, no netlink).
+    public var unixPeers: [UInt64: UInt64]?
 
     public init(fds: [Int32: FDTarget]?, fdError: ProcError? = nil, tcp: [TCPSocketEntry], unix: [UnixSocketEntry],
                 tcpSource: KernelSource = .proc, fallbackReason: String? = nil) {
@@ -59,11 +62,16 @@ public struct KernelSnapshot: Sendable {
         let handed = Handover(value: diag)
         let (fdRead, side) = concurrently({ () -> Result<[Int32: FDTarget], ProcError> in
             do throws(ProcError) { return .success(try proc.fdTable(pid: pid)) } catch { return .failure(error) }
-        }, side: { () -> (Result<NetlinkFirstPass, NetlinkUnavailable>?, Result<[UnixSocketEntry], ProcError>) in
+        }, side: { () -> (Result<NetlinkFirstPass, NetlinkUnavailable>?, Result<[UnixSocketEntry], ProcError>, [UInt64: UInt64]?) in
             let first = handed.value.map { firstPass($0, serverPort: serverPort) }
             let unix: Result<[UnixSocketEntry], ProcError>
             do throws(ProcError) { unix = .success(try proc.unixSockets(pid: pid)) } catch { unix = .failure(error) }
-            return (first, unix)
+            var peers: [UInt64: UInt64]?
+            if let diag = handed.value, let sockets = try? diag.dumpUnix(states: UnixDiag.established) {
+                peers = [:]
+                for s in sockets { if let p = s.peer { peers?[s.inode] = p } }
+            }
+            return (first, unix, peers)
         })
 
         var fds: [Int32: FDTarget]?
@@ -92,8 +100,10 @@ public struct KernelSnapshot: Sendable {
         case .failure(.permissionDenied): unix = []
         case .failure(let e): throw e
         }
-        return KernelSnapshot(fds: fds, fdError: fdError, tcp: tcpRows, unix: unix,
-                              tcpSource: tcp == nil ? .proc : .netlink, fallbackReason: fallback)
+        var snapshot = KernelSnapshot(fds: fds, fdError: fdError, tcp: tcpRows, unix: unix,
+                                      tcpSource: tcp == nil ? .proc : .netlink, fallbackReason: fallback)
+        snapshot.unixPeers = side.2
+        return snapshot
     }
 
     struct NetlinkUnavailable: Error { var reason: String }

@@ -43,6 +43,9 @@ public struct Lister {
     public var idleSeconds: Int64?
     /// Sees the sock_diag socket before it is used (the hidden raw-reply recorder).
     public var recorder: ((NetlinkSockDiag) -> Void)?
+    /// `--clients`: look up the processes at the other end (``ClientLookup``; costs a pass over
+    /// every process's descriptors).
+    public var clients = false
 
     public init(proc: ProcReader = ProcReader(), includeListening: Bool = false, requestedPID: Int32? = nil,
                 kernelSource: KernelSource = .netlink, recorder: ((NetlinkSockDiag) -> Void)? = nil) {
@@ -92,14 +95,19 @@ public struct Lister {
         var selfPeer: SocketAddress?
         if case .inet(let local, _)? = try? SocketEndpoints(fd: source.socketDescriptor) { selfPeer = local }
 
-        let joined = SessionJoin(rows: rows, selfID: facts.connectionID, selfPeer: selfPeer, serverPort: facts.port,
-                                 kernel: kernel, unixEvidence: unixEvidence, includeListening: includeListening).run()
+        var join = SessionJoin(rows: rows, selfID: facts.connectionID, selfPeer: selfPeer, serverPort: facts.port,
+                               kernel: kernel, unixEvidence: unixEvidence, includeListening: includeListening)
+        if selfPeer == nil, let peers = kernel.unixPeers, let mine = try? inodeOf(fd: source.socketDescriptor) {
+            join.selfServerUnixInode = peers.first { $0.value == mine }?.key
+        }
+        let joined = join.run()
         var report = ListReport(server: ServerView(pid: mysqld.pid, version: facts.version, port: facts.port,
                                              kernelSource: kernel.tcpSource),
                           sessions: joined.sessions, unmatchedSockets: joined.unmatchedSockets,
                           listeningSockets: joined.listeningSockets, warnings: warnings + joined.warnings,
                           kernelViewIncomplete: incomplete, selfConnectionID: facts.connectionID)
         ZombieRules.classify(&report, completeProcessList: facts.hasProcessPrivilege, idleSeconds: idleSeconds)
+        if clients { report.warnings += ClientLookup(proc: proc).attach(to: &report, kernel: kernel, pid: mysqld.pid) }
         return report
     }
 
@@ -119,9 +127,11 @@ public struct Lister {
                                  includeListening: includeListening).run()
         var warnings = why.map { [$0] } ?? []
         if let reason = kernel.fallbackReason { warnings.append("TCP table read from /proc instead of sock_diag: \(reason)") }
-        return ListReport(server: ServerView(pid: pid, version: nil, port: nil, kernelSource: kernel.tcpSource, sql: false),
-                          sessions: [], unmatchedSockets: joined.unmatchedSockets, listeningSockets: joined.listeningSockets,
-                          warnings: warnings + joined.warnings, kernelViewIncomplete: false)
+        var report = ListReport(server: ServerView(pid: pid, version: nil, port: nil, kernelSource: kernel.tcpSource, sql: false),
+                                sessions: [], unmatchedSockets: joined.unmatchedSockets, listeningSockets: joined.listeningSockets,
+                                warnings: warnings + joined.warnings, kernelViewIncomplete: false)
+        if clients { report.warnings += ClientLookup(proc: proc).attach(to: &report, kernel: kernel, pid: pid) }
+        return report
     }
 
     /// Candidate descriptors for unix-socket sessions, kept only where the session outlived the kernel read.

@@ -31,6 +31,9 @@ public struct SocketView: Sendable, Equatable {
     public var recvQueue: UInt32?
     /// tcp_info from sock_diag; nil for unix sockets and with `--source proc`.
     public var health: TCPHealth?
+    /// With `list --clients`: the processes on this host holding the other end (lowest pid
+    /// first; several after a fork); empty when none was found or not asked.
+    public var clients: [SocketOwner] = []
 
     public init(transport: Transport, fd: Int32? = nil, inode: UInt64? = nil, local: String? = nil, peer: String? = nil,
                 tcpState: TCPState? = nil, sendQueue: UInt32? = nil, recvQueue: UInt32? = nil, health: TCPHealth? = nil) {
@@ -117,6 +120,8 @@ public struct ListReport: Sendable, Equatable {
     /// Zombie classes of each of `unmatchedSockets`, same order; nil when not classified
     /// (kernel-only mode: no session is known, so no socket can be called an orphan).
     public var unmatchedZombie: [[ZombieClass]]?
+    /// Whether client processes were looked up (`list --clients`): `clients` is meaningful then.
+    public var clientsLookedUp = false
 
     public init(server: ServerView, sessions: [SessionView], unmatchedSockets: [SocketView],
                 listeningSockets: [SocketView], warnings: [String], kernelViewIncomplete: Bool,

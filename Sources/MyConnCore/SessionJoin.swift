@@ -17,6 +17,8 @@ public struct SessionJoin: Sendable {
     public var selfID: UInt64?
     /// myconn's own client address as mysqld sees it (TCP only).
     public var selfPeer: SocketAddress?
+    /// The server end of myconn's own unix-socket connection, from unix_diag's peer of our socket.
+    public var selfServerUnixInode: UInt64?
     public var serverPort: UInt16
     public var kernel: KernelSnapshot
     public var unixEvidence: [UInt64: UnixSocketEvidence]
@@ -177,6 +179,12 @@ public struct SessionJoin: Sendable {
         }
         var provenUnix = Set(sessions.compactMap { $0.socket?.transport == .unix ? $0.socket?.inode : nil })
         var selfUnproven = rows.contains { $0.id == selfID && SessionEndpoint(host: $0.host) == .unixSocket }
+        // Our own connection is proven by the kernel itself: unix_diag names its server end.
+        if selfUnproven, let inode = selfServerUnixInode, fdByInode[inode] != nil,
+           unixByInode[inode]?.isConnectedStream == true {
+            provenUnix.insert(inode)
+            selfUnproven = false
+        }
         if selfUnproven, let selfID, case .fd(let fd, _)? = unixEvidence[selfID],
            let inode = kernel.fds?[fd]?.socketInode, unixByInode[inode]?.isConnectedStream == true {
             provenUnix.insert(inode)

@@ -242,6 +242,31 @@ public struct ProcReader: Sendable {
     }
 
     /// Whether `/proc/<pid>` exists.
+    /// The real uid of a process (`Uid:` of `/proc/<pid>/status`).
+    public func uid(pid: Int32) throws(ProcError) -> UInt32? {
+        let text = try readText(path(pid, "status"), pid: pid)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return nil }
+        return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
+    }
+
+    /// Which processes hold these socket inodes, from every process's `/proc/<pid>/fd` (what
+    /// `ss -p` does, and as costly: one readlink per descriptor on the machine). Processes in
+    /// `except` are skipped; ones that cannot be read (no permission, gone) are left out.
+    public func socketOwners(of inodes: Set<UInt64>, except: Set<Int32> = []) -> [UInt64: [SocketOwner]] {
+        guard !inodes.isEmpty else { return [:] }
+        var out: [UInt64: [SocketOwner]] = [:]
+        for pid in pids() where !except.contains(pid) {
+            guard let table = try? fdTable(pid: pid) else { continue }
+            var found: [(UInt64, Int32)] = []
+            for (fd, target) in table { if let i = target.socketInode, inodes.contains(i) { found.append((i, fd)) } }
+            guard !found.isEmpty, let command = try? comm(pid: pid) else { continue }
+            let uid = (try? uid(pid: pid)) ?? nil
+            for (inode, fd) in found { out[inode, default: []].append(SocketOwner(pid: pid, command: command, uid: uid, fd: fd)) }
+        }
+        for k in out.keys { out[k]!.sort { ($0.pid, $0.fd) < ($1.pid, $1.fd) } }
+        return out
+    }
+
     public func exists(pid: Int32) -> Bool {
         access(procRoot.appending("\(pid)").string, F_OK) == 0
     }
@@ -258,5 +283,21 @@ public struct ProcReader: Sendable {
             if let pid = Int32(name) { out.append(pid) }
         }
         return out
+    }
+}
+
+/// A process holding a socket (``ProcReader/socketOwners(of:except:)``).
+public struct SocketOwner: Sendable, Equatable, Hashable {
+    public var pid: Int32
+    public var command: String
+    public var uid: UInt32?
+    /// The descriptor in that process.
+    public var fd: Int32
+
+    public init(pid: Int32, command: String, uid: UInt32?, fd: Int32) {
+        self.pid = pid
+        self.command = command
+        self.uid = uid
+        self.fd = fd
     }
 }

@@ -15,10 +15,11 @@ public enum InetDiag {
     public static let allButListen: UInt32 = states(TCPState.allCases.filter { $0 != .listen })
 
     /// A dump request: `nlmsghdr` + `inet_diag_req_v2`, TCP of `family`, sockets in `states`,
-    /// only local port `sourcePort` when given (the kernel filters: `id.idiag_sport`).
-    /// `withInfo` asks for `struct tcp_info` (`idiag_ext |= 1 << (INET_DIAG_INFO - 1)`).
+    /// only local port `sourcePort` / remote port `destinationPort` when given (the kernel
+    /// filters: `id.idiag_sport`, `id.idiag_dport`). `withInfo` asks for `struct tcp_info`
+    /// (`idiag_ext |= 1 << (INET_DIAG_INFO - 1)`).
     public static func dumpRequest(family: UInt8, states: UInt32, sourcePort: UInt16?, sequence: UInt32,
-                                   withInfo: Bool = false) -> [UInt8] {
+                                   withInfo: Bool = false, destinationPort: UInt16? = nil) -> [UInt8] {
         var b: [UInt8] = []
         b.reserveCapacity(72)
         append32(&b, 16 + 56)                     // nlmsg_len
@@ -30,7 +31,9 @@ public enum InetDiag {
         append32(&b, states)                      // idiag_states
         let port = sourcePort ?? 0
         b += [UInt8(port >> 8), UInt8(port & 0xff)]  // idiag_sport, network order
-        b += [UInt8](repeating: 0, count: 46)     // dport, src, dst, if, cookie
+        let dport = destinationPort ?? 0
+        b += [UInt8(dport >> 8), UInt8(dport & 0xff)]  // idiag_dport
+        b += [UInt8](repeating: 0, count: 44)     // src, dst, if, cookie
         return b
     }
 

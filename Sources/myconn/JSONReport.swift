@@ -36,6 +36,7 @@ enum JSONReport {
                     w.field("info", r.info)
                     w.field("transport", (s.socket?.transport ?? s.transport)?.rawValue)
                     kernelFields(s.socket, w)
+                    clientFields(s.socket, looked: report.clientsLookedUp, w)
                     w.field("match", s.match?.rawValue)
                     w.field("unresolved", s.unresolved)
                     w.key("zombie")
@@ -47,6 +48,7 @@ enum JSONReport {
                 w.object {
                     w.field("transport", k.transport.rawValue)
                     kernelFields(k, w)
+                    clientFields(k, looked: report.clientsLookedUp, w)
                     w.key("zombie")
                     if let classes = report.unmatchedZombie?[i] { w.array(classes) { w.string($0.rawValue) } } else { w.null() }
                 }
@@ -62,6 +64,21 @@ enum JSONReport {
             w.array(report.warnings) { w.string($0) }
         }
         return w
+    }
+
+    /// `clients`: null unless `--clients`; then the processes holding the other end, lowest pid
+    /// first (empty: none on this host, in mysqld's network namespace, that myconn may read).
+    static func clientFields(_ k: SocketView?, looked: Bool, _ w: JSONWriter) {
+        w.key("clients")
+        guard looked else { w.null(); return }
+        w.array(k?.clients ?? []) { c in
+            w.object {
+                w.field("pid", Int64(c.pid))
+                w.field("command", c.command)
+                w.field("uid", c.uid.map(Int64.init))
+                w.field("fd", Int64(c.fd))
+            }
+        }
     }
 
     /// The kernel columns, shared by sessions and bare sockets so both spell them alike.

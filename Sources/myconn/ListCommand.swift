@@ -37,6 +37,9 @@ struct ListCommand: ParsableCommand {
     @Flag(name: .long, help: "Add TCP health columns (tcp_info): rtt, retransmits, probes, unacked, ms since last receive/send.")
     var wide = false
 
+    @Flag(name: .long, help: "Also find the client process (pid, command, uid) at the other end of loopback TCP and unix-socket connections (reads every process's descriptors, like ss -p).")
+    var clients = false
+
     @Flag(name: .customLong("no-sql"), help: "List mysqld's connections from the kernel alone (with --pid, or the mysqld listening on -S/-P); also what list falls back to when the server refuses logins (Too many connections) or cannot be reached.")
     var noSQL = false
 
@@ -76,6 +79,7 @@ struct ListCommand: ParsableCommand {
             var lister = Lister(includeListening: all, requestedPID: pid, kernelSource: source,
                                 recorder: dumpSockDiag == nil ? nil : recorder.attach)
             lister.idleSeconds = idle
+            lister.clients = clients
             report = try lister.run(source: conn)
         } catch {
             throw Self.exit(for: error)
@@ -91,7 +95,7 @@ struct ListCommand: ParsableCommand {
             w.newline()
             w.withBytes { Terminal.writeStdout($0) }
         } else {
-            print(TableReport.render(report, width: Terminal.width(), wide: wide), terminator: "")
+            print(TableReport.render(report, width: Terminal.width(), wide: wide, clients: clients), terminator: "")
         }
         if report.kernelViewIncomplete { throw ExitStatus.incomplete.exitCode }
     }
@@ -109,7 +113,9 @@ struct ListCommand: ParsableCommand {
             throw fail(.mysqldNotFound, "no mysqld/mariadbd listens on the given -S/-P; pass --pid PID to list without SQL")
         }
         do {
-            return try Lister(includeListening: all, kernelSource: source).runKernelOnly(pid: found.pid, why: why)
+            var lister = Lister(includeListening: all, kernelSource: source)
+            lister.clients = clients
+            return try lister.runKernelOnly(pid: found.pid, why: why)
         } catch {
             throw Self.exit(for: error)
         }

@@ -4,14 +4,14 @@ import ProcFS
 /// `myconn list` for people: sessions, then reasons, then sockets without a session.
 /// Cut to the terminal's width (INFO and STATE first); never cut when piped.
 enum TableReport {
-    static func render(_ report: ListReport, width: Int?, wide: Bool = false) -> String {
+    static func render(_ report: ListReport, width: Int?, wide: Bool = false, clients: Bool = false) -> String {
         let server = report.server
         var out = "mysqld pid \(server.pid.map(String.init) ?? "?")"
         if server.sql {
             out += "  \(server.version ?? "?")  port \(server.port.map(String.init) ?? "?")  \(report.sessions.count) session(s)\n"
         } else {
             out += "  kernel only (no SQL): \(report.unmatchedSockets.count) connection(s), sessions unknown\n"
-            out += socketTable(report.unmatchedSockets, width: width)
+            out += socketTable(report.unmatchedSockets, width: width, clients: clients)
             if !report.listeningSockets.isEmpty {
                 out += "\nmysqld listening sockets:\n" + socketTable(report.listeningSockets, width: width)
             }
@@ -19,7 +19,8 @@ enum TableReport {
         }
         let healthHeader = wide ? ["RTT_US", "RETRANS", "PROBES", "UNACKED", "LAST_RECV_MS", "LAST_SEND_MS"] : []
         let header = ["ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRANSPORT", "FD", "INODE",
-                      "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"] + healthHeader + ["ZOMBIE", "INFO"]
+                      "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"] + healthHeader + (clients ? ["CLIENT"] : [])
+                      + ["ZOMBIE", "INFO"]
         let rows = report.sessions.map { s -> [String] in
             let r = s.row
             let sql: [String] = [String(r.id), r.user ?? "", r.host ?? "", r.db ?? "", r.command ?? "",
@@ -27,7 +28,8 @@ enum TableReport {
             let transport = (s.socket?.transport ?? s.transport)?.rawValue ?? ""
             let health = wide ? healthCells(s.socket?.health) : []
             let zombie = s.zombie.map(\.rawValue).joined(separator: ",")
-            return sql + [transport] + kernelCells(s.socket) + health + [zombie, oneLine(r.info ?? "")]
+            return sql + [transport] + kernelCells(s.socket) + health + (clients ? [clientCell(s.socket)] : [])
+                + [zombie, oneLine(r.info ?? "")]
         }
         out += table(header: header, rows: rows, width: width, shrinkable: [header.count - 1, 6, 2])
         let reasons = report.sessions.filter { $0.unresolved != nil && $0.transport != nil }
@@ -37,7 +39,7 @@ enum TableReport {
         }
         if !report.unmatchedSockets.isEmpty {
             out += "\nmysqld sockets without a session:\n"
-            out += socketTable(report.unmatchedSockets, width: width, zombie: report.unmatchedZombie)
+            out += socketTable(report.unmatchedSockets, width: width, zombie: report.unmatchedZombie, clients: clients)
         }
         if !report.listeningSockets.isEmpty {
             out += "\nmysqld listening sockets:\n"
@@ -46,10 +48,12 @@ enum TableReport {
         return out
     }
 
-    static func socketTable(_ sockets: [SocketView], width: Int?, zombie: [[ZombieClass]]? = nil) -> String {
-        let header = ["TRANSPORT", "FD", "INODE", "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"] + (zombie == nil ? [] : ["ZOMBIE"])
+    static func socketTable(_ sockets: [SocketView], width: Int?, zombie: [[ZombieClass]]? = nil, clients: Bool = false) -> String {
+        let header = ["TRANSPORT", "FD", "INODE", "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"] + (clients ? ["CLIENT"] : [])
+            + (zombie == nil ? [] : ["ZOMBIE"])
         let rows = sockets.enumerated().map { i, k in
-            [k.transport.rawValue] + kernelCells(k) + (zombie.map { [$0[i].map(\.rawValue).joined(separator: ",")] } ?? [])
+            [k.transport.rawValue] + kernelCells(k) + (clients ? [clientCell(k)] : [])
+                + (zombie.map { [$0[i].map(\.rawValue).joined(separator: ",")] } ?? [])
         }
         return table(header: header, rows: rows, width: width, shrinkable: [3, 4])
     }
@@ -61,6 +65,13 @@ enum TableReport {
         let sendQ = k?.sendQueue.map { String($0) } ?? ""
         let recvQ = k?.recvQueue.map { String($0) } ?? ""
         return [fd, inode, k?.local ?? "", k?.peer ?? "", k?.tcpState?.description ?? "", sendQ, recvQ]
+    }
+
+    /// `pid/command` of the lowest pid holding the other end, `+N` for more holders; "-" for none.
+    static func clientCell(_ k: SocketView?) -> String {
+        guard let first = k?.clients.first else { return "-" }
+        let more = (k?.clients.count ?? 1) - 1
+        return "\(first.pid)/\(first.command)" + (more > 0 ? " +\(more)" : "")
     }
 
     /// tcp_info columns for --wide; "-" where the kernel gave none (unix, --source proc).

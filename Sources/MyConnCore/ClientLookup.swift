@@ -1,0 +1,75 @@
+import LinuxKernel
+import ProcFS
+import SockDiag
+
+/// `list --clients`: the processes on this host at the other end of mysqld's connections.
+///
+/// The other end's socket comes from the kernel, never from an address guess: for a unix-socket
+/// connection, unix_diag's peer of mysqld's socket; for TCP, the socket in mysqld's network
+/// namespace whose ends are mysqld's mirrored (a sock_diag dump of the client ends: remote port =
+/// mysqld's port). Its holders come from every process's `/proc/<pid>/fd`, as `ss -p` finds them,
+/// and cost as much: off by default. A client in another network namespace than mysqld (another
+/// host, a container on a bridge) has no socket here and gets none.
+public struct ClientLookup {
+    public var proc: ProcReader
+
+    public init(proc: ProcReader = ProcReader()) {
+        self.proc = proc
+    }
+
+    /// Fills `clients` of every session's and unmatched socket; returns warnings.
+    public func attach(to report: inout ListReport, kernel: KernelSnapshot, pid: Int32) -> [String] {
+        var warnings: [String] = []
+        var clientOf: [UInt64: UInt64] = [:]  // server socket inode -> client socket inode
+        if let peers = kernel.unixPeers {
+            for s in kernel.unix { if let p = peers[s.inode] { clientOf[s.inode] = p } }
+        } else {
+            warnings.append("client processes of unix-socket connections need unix_diag (sock_diag), not available here")
+        }
+        var tcpByInode: [UInt64: TCPSocketEntry] = [:]
+        for e in kernel.tcp where e.inode != 0 && e.state != .listen { tcpByInode[e.inode] = e }
+        let wantedTCP = (report.sessions.compactMap(\.socket) + report.unmatchedSockets)
+            .filter { $0.transport != .unix }.compactMap { $0.inode.flatMap { tcpByInode[$0] } }
+        if !wantedTCP.isEmpty {
+            switch KernelSnapshot.openSockDiag(pid: pid, proc: proc) {
+            case .failure(let why):
+                warnings.append("client processes of TCP connections: \(why.reason)")
+            case .success(let diag):
+                var clientByEnds: [SocketAddressPair: UInt64] = [:]
+                do {
+                    for port in Set(wantedTCP.map(\.local.port)).sorted() {
+                        for family in [InetDiag.afInet, InetDiag.afInet6] {
+                            for c in try diag.dumpTCP(family: family, states: InetDiag.allButListen, destinationPort: port) where c.inode != 0 {
+                                clientByEnds[SocketAddressPair(c.local.normalized, c.peer.normalized)] = c.inode
+                            }
+                        }
+                    }
+                } catch {
+                    warnings.append("client processes of TCP connections: sock_diag dump failed: \(error)")
+                }
+                for e in wantedTCP {
+                    if let c = clientByEnds[SocketAddressPair(e.peer.normalized, e.local.normalized)] { clientOf[e.inode] = c }
+                }
+            }
+        }
+        let owners = proc.socketOwners(of: Set(clientOf.values), except: [pid])
+        func fill(_ s: inout SocketView) {
+            guard let inode = s.inode, let c = clientOf[inode] else { return }
+            s.clients = owners[c] ?? []
+        }
+        for i in report.sessions.indices where report.sessions[i].socket != nil { fill(&report.sessions[i].socket!) }
+        for i in report.unmatchedSockets.indices { fill(&report.unmatchedSockets[i]) }
+        report.clientsLookedUp = true
+        return warnings
+    }
+}
+
+/// (local, remote) of one socket, both normalised.
+struct SocketAddressPair: Hashable {
+    var local: SocketAddress
+    var remote: SocketAddress
+    init(_ local: SocketAddress, _ remote: SocketAddress) {
+        self.local = local
+        self.remote = remote
+    }
+}
