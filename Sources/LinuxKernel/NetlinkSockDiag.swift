@@ -24,31 +24,13 @@ public final class NetlinkSockDiag {
             fd = try Self.openSocket()
             return
         }
-        let box = ThreadResult(path: namespacePath)
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { arg in
-            let box = Unmanaged<ThreadResult>.fromOpaque(arg!).takeUnretainedValue()
-            let ns = open(box.path, O_RDONLY | O_CLOEXEC)
-            if ns < 0 { box.errno = errno; return nil }
-            defer { close(ns) }
-            if myconn_setns_net(ns) != 0 { box.errno = errno; return nil }
-            do throws(Errno) { box.fd = try NetlinkSockDiag.openSocket() } catch { box.errno = error.rawValue }
-            return nil
-        }, Unmanaged.passUnretained(box).toOpaque())
-        guard rc == 0 else { throw Errno(rawValue: rc) }
-        pthread_join(thread, nil)
-        guard box.fd >= 0 else { throw Errno(rawValue: box.errno) }
-        fd = box.fd
+        let opened = try NetworkNamespace.run(in: namespacePath) { () -> Result<Int32, Errno> in
+            do throws(Errno) { return .success(try NetlinkSockDiag.openSocket()) } catch { return .failure(error) }
+        }
+        fd = try opened.get()
     }
 
     deinit { close(fd) }
-
-    private final class ThreadResult: @unchecked Sendable {
-        let path: String
-        var fd: Int32 = -1
-        var errno: Int32 = 0
-        init(path: String) { self.path = path }
-    }
 
     static func openSocket() throws(Errno) -> Int32 {
         let s = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4 /* NETLINK_SOCK_DIAG */)

@@ -73,17 +73,25 @@ public struct MysqldLocator: Sendable {
         case .inet(let local, let peer):
             let me = getpid()
             let family: TCPFamily = local.ip.isV6 ? .tcp6 : .tcp4
-            guard let rows = try? proc.tcpSockets(pid: me, family: family),
-                  let serverEnd = rows.first(where: {
-                      $0.local.normalized == peer.normalized && $0.peer.normalized == local.normalized && $0.inode != 0
-                  })
-            else { return nil }
+            let mine = try? inodeOf(fd: connectionFD)
             let named = namedServers()
-            for pid in named + proc.pids().filter({ !named.contains($0) }) where pid != me {
-                guard let table = try? proc.fdTable(pid: pid) else { continue }
-                if table.values.contains(.socket(inode: serverEnd.inode)) {
-                    return MysqldProcess(pid: pid, evidence: "owner of the server end of myconn's TCP connection (inode \(serverEnd.inode))")
+            // Our socket lives in our own network namespace, or in mysqld's when myconn connected
+            // from inside it (--netns-of): the table that holds our own inode is the right one,
+            // and the server end is the socket there whose ends mirror ours.
+            for tablePID in [me] + named {
+                guard let rows = try? proc.tcpSockets(pid: tablePID, family: family),
+                      mine == nil || rows.contains(where: { $0.inode == mine }),
+                      let serverEnd = rows.first(where: {
+                          $0.local.normalized == peer.normalized && $0.peer.normalized == local.normalized && $0.inode != 0
+                      })
+                else { continue }
+                for pid in named + proc.pids().filter({ !named.contains($0) }) where pid != me {
+                    guard let table = try? proc.fdTable(pid: pid) else { continue }
+                    if table.values.contains(.socket(inode: serverEnd.inode)) {
+                        return MysqldProcess(pid: pid, evidence: "owner of the server end of myconn's TCP connection (inode \(serverEnd.inode))")
+                    }
                 }
+                return nil
             }
             return nil
         }

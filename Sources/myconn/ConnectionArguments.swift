@@ -1,4 +1,5 @@
 import ArgumentParser
+import MyConnCore
 import MySQLSessions
 
 /// The `mysql` client's connection options, shared by every command that speaks SQL.
@@ -37,6 +38,11 @@ struct ConnectionArguments: ParsableArguments {
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the server.")
     var connectTimeout: UInt32 = 10
 
+    @Option(name: .customLong("netns-of"), help: ArgumentHelp(
+        "Connect from inside the network namespace of this process (mysqld's pid as seen from here): for a server in a container whose port this host cannot reach; -h/-P are then as that process sees them.",
+        valueName: "pid"))
+    var netnsOf: Int32?
+
     func validate() throws {
         if defaultsFile != nil && defaultsExtraFile != nil {
             throw ValidationError("--defaults-file and --defaults-extra-file exclude each other (as in mysql)")
@@ -46,15 +52,30 @@ struct ConnectionArguments: ParsableArguments {
         }
         if port == 0 { throw ValidationError("--port must be 1-65535") }
         if let port, port > 65535 { throw ValidationError("--port must be 1-65535") }
+        if let netnsOf, netnsOf <= 0 { throw ValidationError("--netns-of must be a positive process id") }
     }
 
     /// Connects, or ends with the documented status and one line saying what to check.
     func connect() throws -> MySQLConnection {
         let options = try resolved()
+        switch try open(options) {
+        case .success(let c): return c
+        case .failure(let error): throw ListCommand.exit(for: error, options: options)
+        }
+    }
+
+    /// The connection, made here or (--netns-of) inside that process's network namespace; a
+    /// namespace that cannot be entered ends the command.
+    func open(_ options: ConnectionOptions) throws -> Result<MySQLConnection, MySQLError> {
+        guard let netnsOf else {
+            do { return .success(try MySQLConnection(options: options)) } catch { return .failure(error) }
+        }
         do {
-            return try MySQLConnection(options: options)
-        } catch {
-            throw ListCommand.exit(for: error, options: options)
+            return try MySQLConnection.connect(options: options, inNetworkNamespaceOf: netnsOf)
+        } catch .processGone(let pid) {
+            throw fail(.mysqldNotFound, "--netns-of \(pid): no such process")
+        } catch .notPermitted(let pid, let errno) {
+            throw fail(.incomplete, "cannot enter the network namespace of pid \(pid) (\(errno)); run as root (CAP_SYS_ADMIN)")
         }
     }
 

@@ -64,9 +64,10 @@ struct ListCommand: ParsableCommand {
         }
         let options = try connection.resolved()
         let conn: MySQLConnection
-        do {
-            conn = try MySQLConnection(options: options)
-        } catch {
+        switch try connection.open(options) {
+        case .success(let c):
+            conn = c
+        case .failure(let error):
             guard let fallback = try fallbackWhenLoginFails(error) else {
                 throw Self.exit(for: error, options: options)
             }

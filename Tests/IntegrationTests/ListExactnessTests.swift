@@ -139,6 +139,29 @@ extension RealServer {
             #expect(destroy.status == 0, "SOCK_DESTROY inside mysqld's namespace: \(destroy.stderr)")
         }
 
+        @Test("SQL over TCP to a mysqld whose port the host cannot reach, from inside its network namespace (--netns-of)")
+        func connectInsideNamespace() throws {
+            let server = try TestServer(ownPidNamespace: true)
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp6:idle:1", "unix:idle:1"])
+            let tcp = ["--no-defaults", "-uroot", "-h", "127.0.0.1", "-P", "\(server.port)", "--connect-timeout", "2"]
+            // From the host's namespace 127.0.0.1:port is nobody: no SQL, only the kernel-only fallback.
+            let outside = try myconn(["list", "--json"] + tcp)
+            #expect(outside.status == 0 && outside.stderr.contains("cannot log in"), "\(outside.stderr)")
+            #expect((try parseJSON(outside.stdout)["server"] as? [String: Any])?["sql"] as? Bool == false)
+            let r = try myconn(["list", "--json", "--netns-of", "\(server.pid)"] + tcp)
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try parseJSON(r.stdout)
+            #expect((json["server"] as? [String: Any])?["pid"] as? Int == Int(server.pid),
+                    "mysqld found as the owner of the server end, in its own namespace's table")
+            try expectExact(json, server: server, clients: clients, unixBusyProven: false)
+            #expect((json["unmatched_sockets"] as? [Any])?.isEmpty == true, "myconn's own TCP session is recognised as such")
+            let k = try myconn(["kill", "\(clients.sessions[0].id)", "--yes", "--json", "--netns-of", "\(server.pid)",
+                                "--audit-log", server.dir.appendingPathComponent("audit.log").path] + tcp)
+            #expect(k.status == 0, "every command takes it: \(k.stderr)")
+            let gone = try myconn(["list", "--netns-of", "999999999"] + tcp)
+            #expect(gone.status == 5 && gone.stderr.split(separator: "\n").count == 1, "\(gone.stderr)")
+        }
+
         @Test("HOST as a name (name resolution on): matched by peer port, and the fd is still exact")
         func resolvedNames() throws {
             let server = try TestServer(resolveNames: true)
