@@ -190,7 +190,12 @@ public struct SessionJoin: Sendable {
             provenUnix.insert(inode)
             selfUnproven = false
         }
-        let leftUnix = ownedUnix.filter { $0.isConnectedStream && !provenUnix.contains($0.inode) }
+        // Only connections accepted on mysqld's listening socket (they carry its path) can be
+        // sessions: a socketpair mysqld keeps for itself has no path and is nobody's session.
+        let listenerPaths = Set(ownedUnix.filter(\.isListening).compactMap(\.path))
+        let leftUnix = ownedUnix.filter {
+            $0.isConnectedStream && !provenUnix.contains($0.inode) && $0.path.map(listenerPaths.contains) == true
+        }
         let unprovenUnixSessions = sessions.filter { $0.transport == .unix && $0.socket == nil }.count
             + (selfUnproven ? 1 : 0)
         if unprovenUnixSessions == 0 {

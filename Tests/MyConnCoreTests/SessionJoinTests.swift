@@ -215,3 +215,53 @@ extension String {
         self = s.count == 1 ? "0" + s : s
     }
 }
+
+@Suite("unix sockets left over once every unix-socket session is proven")
+struct UnixLeftoverTests {
+    let server = RecordedServer("mariadb-10.11-loopback")
+
+    /// The recording with two sockets added to mysqld's table (fds 60 and 61): the server end of
+    /// the recording session 25 (on the listener's path), and a connected unix socket without a
+    /// path, like the socketpair a live mariadbd held at fd 41 in the 500-session test.
+    func kernel() throws -> KernelSnapshot {
+        var k = try server.kernel()
+        k.fds?[60] = .socket(inode: 900_001)
+        k.fds?[61] = .socket(inode: 900_002)
+        k.unix.append(UnixSocketEntry(type: 1, state: 3, isListening: false, inode: 900_001, path: "/tmp/scratch/s.sock"))
+        k.unix.append(UnixSocketEntry(type: 1, state: 3, isListening: false, inode: 900_002, path: nil))
+        return k
+    }
+
+    /// Every unix-socket session's fd, as performance_schema would give it (from the ss oracle).
+    func allProven(_ rows: [ProcessListRow]) throws -> [UInt64: UnixSocketEvidence] {
+        let ssUnix = try server.ssUnix()
+        var out: [UInt64: UnixSocketEvidence] = [:]
+        for (id, client) in try server.clientInodes() {
+            if let fd = ssUnix[client]?.fd, rows.contains(where: { $0.id == id }) { out[id] = .fd(fd, .performanceSchema) }
+        }
+        return out
+    }
+
+    @Test("myconn's own connection proven by its unix_diag peer: no warning, and a pathless socketpair is nobody's session")
+    func selfProvenAndSocketpairIgnored() throws {
+        let rows = try server.processList()
+        var join = SessionJoin(rows: rows, selfID: 25, selfPeer: nil, serverPort: 13306, kernel: try kernel(),
+                               unixEvidence: try allProven(rows))
+        join.selfServerUnixInode = 900_001
+        let result = join.run()
+        #expect(result.sessions.filter { $0.transport == .unix }.allSatisfy { $0.socket?.fd != nil })
+        #expect(result.warnings.isEmpty, "\(result.warnings)")
+        #expect(!result.unmatchedSockets.contains { $0.inode == 900_002 }, "mysqld's own socketpair is not a session's")
+        #expect(!result.unmatchedSockets.contains { $0.inode == 900_001 }, "myconn's own connection is not unmatched")
+        #expect(result.unmatchedSockets.filter { $0.transport == .unix }.isEmpty)
+    }
+
+    @Test("without the peer, myconn's own connection is unproven: leftovers are only counted, in a warning")
+    func selfUnproven() throws {
+        let rows = try server.processList()
+        let result = SessionJoin(rows: rows, selfID: 25, selfPeer: nil, serverPort: 13306, kernel: try kernel(),
+                                 unixEvidence: try allProven(rows)).run()
+        #expect(result.warnings.contains { $0.contains("1 unix socket(s) in mysqld are not attributed") }, "\(result.warnings)")
+        #expect(result.unmatchedSockets.filter { $0.transport == .unix }.isEmpty)
+    }
+}
