@@ -101,9 +101,14 @@ public struct Prober {
         var changed: Bool { if case .probing = mode { return true } else { return false } }
     }
 
-    /// - Parameter presentSessions: which of these session ids still exist (nil: SQL unavailable).
+    /// - Parameters:
+    ///   - targets: a socket named twice is probed once (a second duplicate would save the
+    ///     probe's own options as the ones to restore).
+    ///   - presentSessions: which of these session ids still exist (nil: SQL unavailable).
     public func run(_ targets: [CloseTarget], waitSeconds: Double,
                     presentSessions: (([UInt64]) -> Set<UInt64>?)?) -> [Outcome] {
+        var seen = Set<SocketKey>()
+        let targets = targets.filter { seen.insert(SocketKey(pid: $0.pid, inode: $0.inode)).inserted }
         // Ctrl-C or a TERM in the middle must not leave a live client's socket with our options:
         // they are held until every socket has its own options back, then delivered.
         var block = sigset_t(), old = sigset_t()
@@ -291,6 +296,11 @@ public struct Prober {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
+}
+
+struct SocketKey: Hashable {
+    var pid: Int32
+    var inode: UInt64
 }
 
 public func format2(_ x: Double) -> String {

@@ -76,12 +76,21 @@ extension RealServer {
             let ut = try parseJSON(u.stdout)["targets"] as? [[String: Any]] ?? []
             #expect(ut.first?["verdict"] as? String == "refused")
 
+            // A socket named twice is probed once (a second duplicate would save the probe's own
+            // options as the ones to put back). A dry run verifies and changes nothing.
+            let twice = try myconn(["probe", String(liveLoop.id), String(liveLoop.id), "--dry-run", "--json",
+                                    "--no-defaults", "-uroot", "-S", server.socketPath,
+                                    "--audit-log", server.dir.appendingPathComponent("audit.log").path])
+            #expect(twice.status == 0, "\(twice.stderr)")
+            let tt = try parseJSON(twice.stdout)["targets"] as? [[String: Any]] ?? []
+            #expect(tt.count == 1 && tt.first?["verdict"] as? String == "dry-run")
+
             let summaries = local.finish()
             #expect(summaries[liveIdle.id]?.ok == 1 && summaries[liveIdle.id]?.errorCode == nil, "the probed idle client still gets answers")
             #expect(summaries[unixIdle.id]?.ok == 1)
             #expect(summaries[liveLoop.id]?.errorCode == nil && (summaries[liveLoop.id]?.ok ?? 0) > 0, "the looping client never saw an error")
             let audit = try String(contentsOf: server.dir.appendingPathComponent("audit.log"), encoding: .utf8)
-            #expect(audit.split(separator: "\n").count == 6, "one audit line per target")
+            #expect(audit.split(separator: "\n").count == 7, "one audit line per target, the dry run's too")
         }
     }
 }
