@@ -13,10 +13,11 @@ struct ListCommand: ParsableCommand {
         abstract: "List every session beside its socket inside mysqld: fd, inode, addresses, TCP state, queues.",
         discussion: """
             The processlist comes through libmariadb; the kernel's view from /proc/<mysqld pid>/fd and \
-            /proc/<mysqld pid>/net/{tcp,tcp6,unix}, in mysqld's own network namespace. TCP sessions are \
-            joined by their exact peer address; unix-socket sessions get an fd only where it is proven \
-            (their own thread blocked on it, or performance_schema). A value that is not proven is left \
-            empty, with the reason. mysqld's pid is the owner of the server end of myconn's own connection.
+            sock_diag (TCP with tcp_info, unix peers), taken in mysqld's own network namespace \
+            (--source proc: /proc/<mysqld pid>/net/{tcp,tcp6}). TCP sessions are joined by their exact \
+            peer address; unix-socket sessions get an fd only where it is proven (their own thread \
+            blocked on it, or performance_schema). A value that is not proven is left empty, with the \
+            reason. mysqld's pid is the owner of the server end of myconn's own connection.
 
             \(ExitStatus.helpText)
             """,
