@@ -48,9 +48,10 @@ public struct SocketView: Sendable, Equatable {
         self.recvQueue = recvQueue
     }
 
-    init(tcp e: TCPSocketEntry, fd: Int32?) {
+    /// - Parameter local: `e.local` already formatted, when the caller has it.
+    init(tcp e: TCPSocketEntry, fd: Int32?, local: String? = nil) {
         self.init(transport: e.family == .tcp4 ? .tcp4 : .tcp6, fd: fd, inode: e.inode,
-                  local: e.local.description, peer: e.peer.description, tcpState: e.state,
+                  local: local ?? e.local.description, peer: e.peer.description, tcpState: e.state,
                   sendQueue: e.sendQueue, recvQueue: e.recvQueue, health: e.health)
     }
 

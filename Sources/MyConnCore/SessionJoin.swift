@@ -71,6 +71,8 @@ public struct SessionJoin: Sendable {
         let ownedUnix = fdsKnown ? kernel.unix.filter { fdByInode[$0.inode] != nil } : []
 
         var claimedTCP: [Int: Int] = [:]        // index into connected -> claims
+        claimedTCP.reserveCapacity(connected.count)
+        func socketView(_ e: TCPSocketEntry) -> SocketView { SocketView(tcp: e, fd: fdByInode[e.inode]) }
         var candidateTCP = Set<Int>()            // part of an ambiguous answer: not "unmatched"
         var claimedFD: [Int32: [Int]] = [:]      // unix fd -> session indices
         var sessions: [SessionView] = []
@@ -97,7 +99,7 @@ public struct SessionJoin: Sendable {
                     claimedTCP[i, default: 0] += 1
                     let e = tcp[connected[i]]
                     view.transport = e.family == .tcp4 ? .tcp4 : .tcp6
-                    view.socket = SocketView(tcp: e, fd: fdByInode[e.inode])
+                    view.socket = socketView(e)
                     view.match = .address
                     view.unresolved = noFDReason
                 case 0:
@@ -118,7 +120,7 @@ public struct SessionJoin: Sendable {
                     claimedTCP[i, default: 0] += 1
                     let e = tcp[connected[i]]
                     view.transport = e.family == .tcp4 ? .tcp4 : .tcp6
-                    view.socket = SocketView(tcp: e, fd: fdByInode[e.inode])
+                    view.socket = socketView(e)
                     view.match = .port
                     view.unresolved = noFDReason
                 case 0:
@@ -175,7 +177,7 @@ public struct SessionJoin: Sendable {
 
         var unmatched: [SocketView] = []
         for (i, t) in connected.enumerated() where claimedTCP[i] == nil && !candidateTCP.contains(i) {
-            unmatched.append(SocketView(tcp: tcp[t], fd: fdByInode[tcp[t].inode]))
+            unmatched.append(socketView(tcp[t]))
         }
         var provenUnix = Set(sessions.compactMap { $0.socket?.transport == .unix ? $0.socket?.inode : nil })
         var selfUnproven = rows.contains { $0.id == selfID && SessionEndpoint(host: $0.host) == .unixSocket }
@@ -196,8 +198,8 @@ public struct SessionJoin: Sendable {
         let leftUnix = ownedUnix.filter {
             $0.isConnectedStream && !provenUnix.contains($0.inode) && $0.path.map(listenerPaths.contains) == true
         }
-        let unprovenUnixSessions = sessions.filter { $0.transport == .unix && $0.socket == nil }.count
-            + (selfUnproven ? 1 : 0)
+        var unprovenUnixSessions = selfUnproven ? 1 : 0
+        for s in sessions where s.transport == .unix && s.socket == nil { unprovenUnixSessions += 1 }
         if unprovenUnixSessions == 0 {
             unmatched += leftUnix.map { SocketView(unix: $0, fd: fdByInode[$0.inode]) }
         } else if !leftUnix.isEmpty {

@@ -12,6 +12,40 @@ public enum IPAddress: Hashable, Sendable {
 
     /// Parses a textual address (`10.1.2.3`, `::1`, `::ffff:10.1.2.3`) with `inet_pton(3)`.
     /// Returns nil for anything else, host names included. Brackets are not accepted.
+    /// Dotted-quad IPv4 straight from bytes, as strict as glibc's `inet_pton(AF_INET)` (four
+    /// decimal parts of 0-255, no leading zeros): the join parses one per TCP session.
+    public static func parseV4<C: Collection>(_ bytes: C) -> IPAddress? where C.Element == UInt8 {
+        var parts: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+        var n = 0, value = 0, digits = 0
+        func store() -> Bool {
+            guard digits > 0, value <= 255, n < 4 else { return false }
+            switch n {
+            case 0: parts.0 = UInt8(value)
+            case 1: parts.1 = UInt8(value)
+            case 2: parts.2 = UInt8(value)
+            default: parts.3 = UInt8(value)
+            }
+            n += 1
+            value = 0
+            digits = 0
+            return true
+        }
+        for b in bytes {
+            if b == 0x2E {
+                guard store() else { return nil }
+            } else if b >= 0x30 && b <= 0x39 {
+                if digits > 0 && value == 0 { return nil }  // leading zero
+                value = value * 10 + Int(b - 0x30)
+                digits += 1
+                if digits > 3 { return nil }
+            } else {
+                return nil
+            }
+        }
+        guard store(), n == 4 else { return nil }
+        return .v4(parts.0, parts.1, parts.2, parts.3)
+    }
+
     public init?(text: String) {
         if text.utf8.contains(0x3A) {  // ':'
             var raw = in6_addr()

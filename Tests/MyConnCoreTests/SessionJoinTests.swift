@@ -191,6 +191,13 @@ struct SessionEndpointTests {
         ("", .none),
         ("weird", .unparsable("weird")),
         (":5555", .unparsable(":5555")),
+        ("10.1.2.3:", .unparsable("10.1.2.3:")),
+        ("10.1.2.3:65535", .tcp(SocketAddress(ip: .v4(10, 1, 2, 3), port: 65535))),
+        ("10.1.2.3:65536", .unparsable("10.1.2.3:65536")),
+        ("10.1.2.3:0", .tcp(SocketAddress(ip: .v4(10, 1, 2, 3), port: 0))),
+        ("10.1.2.300:5555", .named(host: "10.1.2.300", port: 5555)),
+        ("10.01.2.3:5555", .named(host: "10.01.2.3", port: 5555)),
+        ("1.2.3.4.example:5555", .named(host: "1.2.3.4.example", port: 5555)),
     ])
     func forms(host: String, expected: SessionEndpoint) {
         #expect(SessionEndpoint(host: host) == expected)

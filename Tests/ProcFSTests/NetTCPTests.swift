@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import ProcFS
 
 @Suite("/proc/net/tcp and tcp6 parsing on recorded rows")
@@ -104,5 +107,29 @@ struct AddressTextTests {
         #expect(IPAddress(text: "[::1]") == nil)
         #expect(IPAddress(text: "10.1.2") == nil)
         #expect(SocketAddress(ip: try #require(IPAddress(text: "2001:db8::5")), port: 3306).description == "[2001:db8::5]:3306")
+    }
+
+    @Test("the byte-level IPv4 parser accepts and refuses exactly what inet_pton(AF_INET) does")
+    func parseV4AgreesWithInetPton() {
+        let cases = ["0.0.0.0", "127.0.0.1", "255.255.255.255", "10.1.2.3", "256.1.1.1", "1.2.3", "1.2.3.4.5",
+                     "01.2.3.4", "1.2.3.04", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4 ", "a.b.c.d", "", "1.2.3.4444",
+                     "192.168.000.1", "0.10.100.200"]
+        for c in cases {
+            var raw = in_addr()
+            let pton = inet_pton(AF_INET, c, &raw) == 1
+            let mine = IPAddress.parseV4(Array(c.utf8))
+            #expect((mine != nil) == pton, "\(c)")
+            if pton, let mine {
+                let a = UInt32(bigEndian: raw.s_addr)
+                #expect(mine == .v4(UInt8(a >> 24), UInt8(a >> 16 & 0xFF), UInt8(a >> 8 & 0xFF), UInt8(a & 0xFF)), "\(c)")
+            }
+        }
+    }
+
+    @Test("IPv4 socket addresses print as a.b.c.d:port, byte by byte")
+    func v4Description() {
+        #expect(SocketAddress(ip: .v4(0, 0, 0, 0), port: 0).description == "0.0.0.0:0")
+        #expect(SocketAddress(ip: .v4(255, 255, 255, 255), port: 65535).description == "255.255.255.255:65535")
+        #expect(SocketAddress(ip: .v4(10, 1, 20, 3), port: 3306).description == "10.1.20.3:3306")
     }
 }
