@@ -115,7 +115,9 @@ public struct Prober {
         sigemptyset(&block)
         for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&block, s) }
         pthread_sigmask(SIG_BLOCK, &block, &old)
-        defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+        var unblocked = false
+        func unblock() { if !unblocked { pthread_sigmask(SIG_SETMASK, &old, nil); unblocked = true } }
+        defer { unblock() }
 
         var outcomes = targets.map { Outcome(target: $0, verdict: .dryRun) }
         var live: [Live] = []
@@ -155,6 +157,7 @@ public struct Prober {
             }
         }
         watch(&live, &outcomes)
+        unblock()  // every socket has its options back: a signal may end myconn now
         if let presentSessions { waitForSessions(&outcomes, waitSeconds: waitSeconds, presentSessions: presentSessions) }
         for o in outcomes { record(o) }
         return outcomes
@@ -169,7 +172,8 @@ public struct Prober {
         do {
             fd = try pidfd.duplicate(t.fd)
         } catch {
-            return .failure(.refused("fd \(t.fd) could not be duplicated (\(error)); nothing changed"))
+            let hint = error == .notPermitted ? ": run as root or with CAP_SYS_PTRACE over mysqld" : ""
+            return .failure(.refused("fd \(t.fd) could not be duplicated with pidfd_getfd (\(error))\(hint); nothing changed"))
         }
         func refuse(_ why: String) -> Result<(Int32, KeepaliveOptions, TCPLiveInfo), Verdict> {
             close(fd)
