@@ -21,15 +21,17 @@ public struct ClientLookup {
     public func attach(to report: inout ListReport, kernel: KernelSnapshot, pid: Int32) -> [String] {
         var warnings: [String] = []
         var clientOf: [UInt64: UInt64] = [:]  // server socket inode -> client socket inode
+        let views = report.sessions.compactMap(\.socket) + report.unmatchedSockets
         if let peers = kernel.unixPeers {
-            for s in kernel.unix { if let p = peers[s.inode] { clientOf[s.inode] = p } }
+            for v in views where v.transport == .unix {
+                if let inode = v.inode, let p = peers[inode] { clientOf[inode] = p }
+            }
         } else {
             warnings.append("client processes of unix-socket connections need unix_diag (sock_diag), not available here")
         }
         var tcpByInode: [UInt64: TCPSocketEntry] = [:]
         for e in kernel.tcp where e.inode != 0 && e.state != .listen { tcpByInode[e.inode] = e }
-        let wantedTCP = (report.sessions.compactMap(\.socket) + report.unmatchedSockets)
-            .filter { $0.transport != .unix }.compactMap { $0.inode.flatMap { tcpByInode[$0] } }
+        let wantedTCP = views.filter { $0.transport != .unix }.compactMap { $0.inode.flatMap { tcpByInode[$0] } }
         if !wantedTCP.isEmpty {
             switch KernelSnapshot.openSockDiag(pid: pid, proc: proc) {
             case .failure(let why):
