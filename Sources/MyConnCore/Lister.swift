@@ -106,6 +106,7 @@ public struct Lister {
                           sessions: joined.sessions, unmatchedSockets: joined.unmatchedSockets,
                           listeningSockets: joined.listeningSockets, warnings: warnings + joined.warnings,
                           kernelViewIncomplete: incomplete, selfConnectionID: facts.connectionID)
+        report.server.sameNetworkNamespace = sameNetworkNamespace(pid: mysqld.pid)
         ZombieRules.classify(&report, completeProcessList: facts.hasProcessPrivilege, idleSeconds: idleSeconds)
         if clients { report.warnings += ClientLookup(proc: proc).attach(to: &report, kernel: kernel, pid: mysqld.pid) }
         return report
@@ -130,8 +131,15 @@ public struct Lister {
         var report = ListReport(server: ServerView(pid: pid, version: nil, port: nil, kernelSource: kernel.tcpSource, sql: false),
                                 sessions: [], unmatchedSockets: joined.unmatchedSockets, listeningSockets: joined.listeningSockets,
                                 warnings: warnings + joined.warnings, kernelViewIncomplete: false)
+        report.server.sameNetworkNamespace = sameNetworkNamespace(pid: pid)
         if clients { report.warnings += ClientLookup(proc: proc).attach(to: &report, kernel: kernel, pid: pid) }
         return report
+    }
+
+    func sameNetworkNamespace(pid: Int32) -> Bool? {
+        guard let mine = try? proc.namespaceLink(pid: getpid(), kind: "net"),
+              let theirs = try? proc.namespaceLink(pid: pid, kind: "net") else { return nil }
+        return mine == theirs
     }
 
     /// Candidate descriptors for unix-socket sessions, kept only where the session outlived the kernel read.

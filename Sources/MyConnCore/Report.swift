@@ -94,6 +94,9 @@ public struct ServerView: Sendable, Equatable {
     public var kernelSource: KernelSource
     /// Whether the processlist was read; false in kernel-only mode.
     public var sql: Bool
+    /// Whether mysqld shares myconn's network namespace (nil: not readable). When not, every
+    /// address shown (the processlist's HOST, local and peer) is as mysqld's namespace sees it.
+    public var sameNetworkNamespace: Bool?
 
     public init(pid: Int32?, version: String?, port: UInt16?, kernelSource: KernelSource, sql: Bool = true) {
         self.pid = pid

@@ -21,6 +21,7 @@ enum JSONReport {
                 w.field("port", report.server.port.map(Int64.init))
                 w.field("kernel_source", report.server.kernelSource.rawValue)
                 w.field("sql", report.server.sql)
+                w.field("same_network_namespace", report.server.sameNetworkNamespace)
             }
             w.key("sessions")
             w.array(report.sessions) { s in

@@ -7,6 +7,7 @@ enum TableReport {
     static func render(_ report: ListReport, width: Int?, wide: Bool = false, clients: Bool = false) -> String {
         let server = report.server
         var out = "mysqld pid \(server.pid.map(String.init) ?? "?")"
+        if server.sameNetworkNamespace == false { out += " (another network namespace: addresses as mysqld sees them)" }
         if server.sql {
             out += "  \(server.version ?? "?")  port \(server.port.map(String.init) ?? "?")  \(report.sessions.count) session(s)\n"
         } else {

@@ -74,6 +74,7 @@ extension RealServer {
             let clients = try DemoClientsProcess(server: server, specs: Self.mix)
             let viaSocket = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
             #expect(viaSocket.status == 0, "\(viaSocket.stderr)")
+            #expect((try parseJSON(viaSocket.stdout)["server"] as? [String: Any])?["same_network_namespace"] as? Bool == true)
             try expectExact(parseJSON(viaSocket.stdout), server: server, clients: clients, unixBusyProven: false)
             let viaTCP = try myconn(["list", "--json", "--no-defaults", "-uroot", "-h127.0.0.1", "-P\(server.port)"])
             #expect(viaTCP.status == 0, "\(viaTCP.stderr)")
@@ -124,6 +125,10 @@ extension RealServer {
             let r = try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
             #expect(r.status == 0, "\(r.stderr)")
             try expectExact(parseJSON(r.stdout), server: server, clients: clients, unixBusyProven: false)
+            #expect((try parseJSON(r.stdout)["server"] as? [String: Any])?["same_network_namespace"] as? Bool == false,
+                    "the addresses are said to be mysqld's view")
+            let table = try myconn(["list", "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(table.stdout.hasPrefix("mysqld pid \(server.pid) (another network namespace: addresses as mysqld sees them)"))
             let withPid = try myconn(["list", "--json", "--pid", "\(server.pid)", "--no-defaults", "-uroot", "-S", server.socketPath])
             #expect(withPid.status == 0, "--pid takes the host-side pid: \(withPid.stderr)")
             let z = try myconn(["zombies", "--json", "--no-defaults", "-uroot", "-S", server.socketPath])
