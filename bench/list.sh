@@ -58,6 +58,9 @@ for n in "${sizes[@]}"; do
         kill -0 "$clients" 2>/dev/null || { echo "bench: clients failed at N=$n" >&2; exit 1; }
         sleep 0.2
     done
+    # ss walks every socket of the namespace: others left running would slow it, not myconn.
+    others=$(( $(ss -tanH | wc -l) - 2 * n - 10 ))
+    [ "$others" -le 100 ] || echo "bench: warning: about $others other TCP sockets in this namespace make ss slower; figures not comparable" >&2
     list=("$bin/myconn" list --json --no-defaults -uroot -S "$MYSQLD_SOCKET")
     got=$("${list[@]}" 2>/dev/null | grep -o '"id":' | wc -l)
     [ "$got" -ge "$n" ] || { echo "bench: myconn listed $got sessions, expected $n" >&2; exit 1; }
