@@ -60,78 +60,15 @@ struct CloseCommand: ParsableCommand {
     var source: KernelSource = .netlink
 
     func validate() throws {
-        let kernelOnly = !peer.isEmpty || !fd.isEmpty
-        let selectors = [!ids.isEmpty, kernelOnly, selection.zombie != nil].filter { $0 }.count
-        if selectors == 0 { throw ValidationError("name targets: session ids, --zombie CLASS, or --pid with --peer/--fd") }
-        if selectors > 1 { throw ValidationError("give one of: session ids, --zombie, --peer/--fd") }
-        if kernelOnly && pid == nil { throw ValidationError("--peer and --fd need --pid (mysqld's pid)") }
-        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
-        for p in peer where Self.parsePeer(p) == nil {
-            throw ValidationError("--peer \(p) is not ADDR:PORT (IPv6 as [addr]:port)")
-        }
-        if fd.contains(where: { $0 < 0 }) { throw ValidationError("--fd must be a descriptor number (0 or more)") }
+        try SocketTargets.validate(ids: ids, peers: peer, fds: fd, pid: pid, selection: selection)
         if rawClose && method != .ptrace { throw ValidationError("--raw-close is a ptrace injection; it takes no other --method") }
     }
 
-    static func parsePeer(_ text: String) -> SocketAddress? {
-        var t = Substring(text)
-        var host: Substring
-        if t.hasPrefix("[") {
-            guard let close = t.firstIndex(of: "]") else { return nil }
-            host = t[t.index(after: t.startIndex)..<close]
-            t = t[t.index(after: close)...]
-            guard t.hasPrefix(":") else { return nil }
-            t = t.dropFirst()
-        } else {
-            guard let colon = t.lastIndex(of: ":") else { return nil }
-            host = t[..<colon]
-            t = t[t.index(after: colon)...]
-        }
-        guard let port = UInt16(t), let ip = IPAddress(text: String(host)) else { return nil }
-        return SocketAddress(ip: ip, port: port)
-    }
-
     func run() throws {
-        var conn: MySQLConnection?
-        let targets: [CloseTarget]
-        if let classes = selection.classes {
-            conn = try connection.connect()
-            let report: ListReport
-            do {
-                var lister = Lister(requestedPID: pid, kernelSource: source)
-                lister.idleSeconds = selection.idle
-                report = try lister.run(source: conn!)
-            } catch {
-                throw ListCommand.exit(for: error)
-            }
-            let found = TargetResolver.fromZombies(classes, report: report)
-            for s in found.skipped { printError("myconn: warning: session \(s.id) skipped: \(s.why)") }
-            guard !found.targets.isEmpty else {
-                printError("myconn: no \(selection.zombie ?? "") zombies with a socket to cut; nothing to do")
-                return
-            }
-            targets = found.targets
-        } else if ids.isEmpty {
-            do {
-                targets = try TargetResolver.fromKernel(pid: pid!, peers: peer.compactMap(Self.parsePeer), fds: fd,
-                                                        force: force, proc: ProcReader(), source: source)
-            } catch {
-                throw Self.exit(for: error)
-            }
-        } else {
-            conn = try connection.connect()
-            let report: ListReport
-            do {
-                report = try Lister(requestedPID: pid, kernelSource: source).run(source: conn!)
-            } catch {
-                throw ListCommand.exit(for: error)
-            }
-            do {
-                targets = try TargetResolver.fromSessions(ids, report: report, selfID: report.selfConnectionID)
-            } catch {
-                throw Self.exit(for: error)
-            }
-        }
+        guard let resolved = try SocketTargets.resolve(ids: ids, peers: peer, fds: fd, pid: pid, force: force, source: source,
+                                                       selection: selection, connection: connection, purpose: "cut")
+        else { return }
+        let targets = resolved.targets
         do {
             try SocketCloser().preflight(targets, method: method)
         } catch {
@@ -147,9 +84,7 @@ struct CloseCommand: ParsableCommand {
                                  rawClose: rawClose)
         let outcomes: [CloseOutcome]
         do {
-            outcomes = try runner.run(targets, presentSessions: conn.map { c in
-                { ids in (try? c.presentSessions(ids)).map { Set($0.keys) } }
-            })
+            outcomes = try runner.run(targets, presentSessions: resolved.presentSessions)
         } catch {
             throw fail(.methodUnavailable, "\(error.message); nothing was done")
         }

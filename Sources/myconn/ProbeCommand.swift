@@ -51,60 +51,20 @@ struct ProbeCommand: ParsableCommand {
     var source: KernelSource = .netlink
 
     func validate() throws {
-        let selectors = [!ids.isEmpty, !peer.isEmpty, selection.zombie != nil].filter { $0 }.count
-        if selectors == 0 { throw ValidationError("name targets: session ids, --zombie CLASS, or --pid with --peer") }
-        if selectors > 1 { throw ValidationError("give one of: session ids, --zombie, --peer") }
-        if !peer.isEmpty && pid == nil { throw ValidationError("--peer needs --pid (mysqld's pid)") }
-        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
-        for p in peer where CloseCommand.parsePeer(p) == nil {
-            throw ValidationError("--peer \(p) is not ADDR:PORT (IPv6 as [addr]:port)")
-        }
+        try SocketTargets.validate(ids: ids, peers: peer, fds: nil, pid: pid, selection: selection)
         if !(5...600).contains(timeout) { throw ValidationError("--timeout must be 5-600 seconds (a dead idle client takes 4: three keepalives a second apart)") }
     }
 
     func run() throws {
-        var conn: MySQLConnection?
-        let targets: [CloseTarget]
-        if !peer.isEmpty {
-            do {
-                targets = try TargetResolver.fromKernel(pid: pid!, peers: peer.compactMap(CloseCommand.parsePeer), fds: [],
-                                                        force: force, proc: ProcReader(), source: source)
-            } catch {
-                throw CloseCommand.exit(for: error)
-            }
-        } else {
-            conn = try connection.connect()
-            let report: ListReport
-            do {
-                var lister = Lister(requestedPID: pid, kernelSource: source)
-                lister.idleSeconds = selection.idle
-                report = try lister.run(source: conn!)
-            } catch {
-                throw ListCommand.exit(for: error)
-            }
-            if let classes = selection.classes {
-                let found = TargetResolver.fromZombies(classes, report: report)
-                for s in found.skipped { printError("myconn: warning: session \(s.id) skipped: \(s.why)") }
-                guard !found.targets.isEmpty else {
-                    printError("myconn: no \(selection.zombie ?? "") zombies with a socket to probe; nothing to do")
-                    return
-                }
-                targets = found.targets
-            } else {
-                do {
-                    targets = try TargetResolver.fromSessions(ids, report: report, selfID: report.selfConnectionID)
-                } catch {
-                    throw CloseCommand.exit(for: error)
-                }
-            }
-        }
+        guard let resolved = try SocketTargets.resolve(ids: ids, peers: peer, fds: [], pid: pid, force: force, source: source,
+                                                       selection: selection, connection: connection, purpose: "probe")
+        else { return }
+        let targets = resolved.targets
         try action.confirm(preview: ActionTables.probePreview(targets, timeout: timeout, dryRun: action.dryRun),
                            count: targets.count, verb: "probe")
         let audit = try action.openAudit()
         let outcomes = Prober(timeoutSeconds: timeout, dryRun: action.dryRun, audit: audit)
-            .run(targets, waitSeconds: action.wait, presentSessions: conn.map { c in
-                { ids in (try? c.presentSessions(ids)).map { Set($0.keys) } }
-            })
+            .run(targets, waitSeconds: action.wait, presentSessions: resolved.presentSessions)
         if action.json {
             Terminal.writeStdout(ActionTables.probeJSON(outcomes) + [0x0A])
         } else {
