@@ -91,33 +91,28 @@ public final class NetlinkSockDiag {
     /// The namespace's unix sockets in `states` (``UnixDiag/established``), each with its peer.
     public func dumpUnix(states: UInt32) throws(DumpError) -> [UnixDiag.Socket] {
         sequence += 1
-        try send(UnixDiag.dumpRequest(states: states, sequence: sequence))
-        var sockets: [UnixDiag.Socket] = []
-        while true {
-            let datagram = try receive()
-            let parsed: (sockets: [UnixDiag.Socket], done: Bool)
-            do {
-                parsed = try UnixDiag.parse(datagram)
-            } catch {
-                throw .reply(error)
-            }
-            sockets += parsed.sockets
-            if parsed.done || datagram.isEmpty { return sockets }
-        }
+        return try dump(UnixDiag.dumpRequest(states: states, sequence: sequence), parse: UnixDiag.parse)
     }
 
     /// ``dumpTCP(family:states:sourcePort:)`` keeping each socket's kernel identity.
     public func dumpSockets(family: UInt8, states: UInt32, sourcePort: UInt16?,
                             withInfo: Bool = false, destinationPort: UInt16? = nil) throws(DumpError) -> [InetDiag.DiagSocket] {
         sequence += 1
-        try send(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence,
-                                      withInfo: withInfo, destinationPort: destinationPort))
-        var sockets: [InetDiag.DiagSocket] = []
+        return try dump(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence,
+                                             withInfo: withInfo, destinationPort: destinationPort),
+                        parse: InetDiag.parseSockets)
+    }
+
+    /// Sends a dump request and collects the parsed replies until NLMSG_DONE.
+    func dump<T>(_ request: [UInt8],
+                 parse: ([UInt8]) throws(InetDiag.ReplyError) -> (sockets: [T], done: Bool)) throws(DumpError) -> [T] {
+        try send(request)
+        var sockets: [T] = []
         while true {
             let datagram = try receive()
-            let parsed: (sockets: [InetDiag.DiagSocket], done: Bool)
+            let parsed: (sockets: [T], done: Bool)
             do {
-                parsed = try InetDiag.parseSockets(datagram)
+                parsed = try parse(datagram)
             } catch {
                 throw .reply(error)
             }
