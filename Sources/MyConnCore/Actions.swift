@@ -94,15 +94,7 @@ public struct CloseRunner {
 extension CloseOutcome {
     /// The target and what happened to it, as JSON fields: shared by the audit log and `--json`.
     public func writeFields(to w: JSONWriter) {
-        w.field("session_id", target.session.map { Int64(bitPattern: $0.id) })
-        w.field("user", target.session?.user)
-        w.field("host", target.session?.host)
-        w.field("mysqld_pid", Int64(target.pid))
-        w.field("fd", Int64(target.fd))
-        w.field("inode", Int64(bitPattern: target.inode))
-        w.field("transport", target.socket.transport.rawValue)
-        w.field("local", target.socket.local)
-        w.field("peer", target.socket.peer)
+        target.writeFields(to: w, transport: true)
         w.field("outcome", result.name)
         w.field("message", result.message)
         w.field("freeze_us", freezeNanoseconds.map { Int64($0 / 1000) })

@@ -19,6 +19,22 @@ public struct CloseTarget: Sendable, Equatable {
     }
 }
 
+extension CloseTarget {
+    /// The session and socket acted on, as JSON fields (close and probe, audit log and `--json`);
+    /// `transport` where the action's record has always carried it (close).
+    public func writeFields(to w: JSONWriter, transport: Bool) {
+        w.field("session_id", session.map { Int64(bitPattern: $0.id) })
+        w.field("user", session?.user)
+        w.field("host", session?.host)
+        w.field("mysqld_pid", Int64(pid))
+        w.field("fd", Int64(fd))
+        w.field("inode", Int64(bitPattern: inode))
+        if transport { w.field("transport", socket.transport.rawValue) }
+        w.field("local", socket.local)
+        w.field("peer", socket.peer)
+    }
+}
+
 /// Why a target cannot be acted on. Raised before anything is touched.
 public enum TargetError: Error, Equatable, Sendable {
     case unknownSession(UInt64)

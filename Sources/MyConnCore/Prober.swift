@@ -316,14 +316,7 @@ public func format2(_ x: Double) -> String {
 extension Prober.Outcome {
     /// The target and its verdict, as JSON fields: shared by the audit log and `--json`.
     public func writeFields(to w: JSONWriter) {
-        w.field("session_id", target.session.map { Int64(bitPattern: $0.id) })
-        w.field("user", target.session?.user)
-        w.field("host", target.session?.host)
-        w.field("mysqld_pid", Int64(target.pid))
-        w.field("fd", Int64(target.fd))
-        w.field("inode", Int64(bitPattern: target.inode))
-        w.field("local", target.socket.local)
-        w.field("peer", target.socket.peer)
+        target.writeFields(to: w, transport: false)
         w.field("verdict", verdict.name)
         w.field("message", verdict.message)
         w.field("elapsed_ms", seconds.map { Int64(($0 * 1000).rounded()) })
