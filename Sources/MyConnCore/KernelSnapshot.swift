@@ -4,6 +4,7 @@
 import LinuxKernel
 import ProcFS
 import SockDiag
+import Synchronization
 import SystemPackage
 
 /// Where the TCP socket table comes from.
@@ -46,9 +47,9 @@ public struct KernelSnapshot: Sendable {
     /// namespace or netlink socket that cannot be opened falls back to /proc, and says why.
     ///
     /// The descriptor table is read on this thread while a second one dumps the listeners and
-    /// the connections on `serverPort` (and reads the unix table); ports that only the
-    /// descriptor table reveals are dumped afterwards. The caller has read the processlist
-    /// before calling: both halves are later than it.
+    /// the connections on `serverPort` (and reads the unix tables), then helps with the
+    /// descriptor table's readlinks; ports that only the descriptor table reveals are dumped
+    /// afterwards. The caller has read the processlist before calling: both halves are later.
     public static func read(pid: Int32, proc: ProcReader, source: KernelSource = .netlink, serverPort: UInt16,
                             recorder: ((NetlinkSockDiag) -> Void)? = nil) throws(ProcError) -> KernelSnapshot {
         var diag: NetlinkSockDiag?
@@ -60,9 +61,20 @@ public struct KernelSnapshot: Sendable {
             }
         }
         let handed = Handover(value: diag)
+        let listed = Mutex<FDDirectory?>(nil)
         let (fdRead, side) = concurrently({ () -> Result<[Int32: FDTarget], ProcError> in
-            do throws(ProcError) { return .success(try proc.fdTable(pid: pid)) } catch { return .failure(error) }
-        }, side: { () -> (Result<NetlinkFirstPass, NetlinkUnavailable>?, Result<[UnixSocketEntry], ProcError>, [UInt64: UInt64]?) in
+            do throws(ProcError) {
+                let dir = try FDDirectory(reader: proc, pid: pid)
+                listed.withLock { $0 = dir }
+                var table: [Int32: FDTarget] = [:]
+                table.reserveCapacity(dir.fds.count)
+                for (fd, target) in try dir.readTargets() { table[fd] = target }
+                return .success(table)
+            } catch {
+                return .failure(error)
+            }
+        }, side: { () -> (Result<NetlinkFirstPass, NetlinkUnavailable>?, Result<[UnixSocketEntry], ProcError>, [UInt64: UInt64]?,
+                          Result<[(fd: Int32, target: FDTarget)], ProcError>) in
             let first = handed.value.map { firstPass($0, serverPort: serverPort) }
             let unix: Result<[UnixSocketEntry], ProcError>
             do throws(ProcError) { unix = .success(try proc.unixSockets(pid: pid)) } catch { unix = .failure(error) }
@@ -71,12 +83,15 @@ public struct KernelSnapshot: Sendable {
                 peers = [:]
                 for s in sockets { if let p = s.peer { peers?[s.inode] = p } }
             }
-            return (first, unix, peers)
+            // Then the descriptors this thread's twin has not read yet, if it has listed them.
+            let helped: Result<[(fd: Int32, target: FDTarget)], ProcError>
+            do throws(ProcError) { helped = .success(try listed.withLock { $0 }?.readTargets() ?? []) } catch { helped = .failure(error) }
+            return (first, unix, peers, helped)
         })
 
         var fds: [Int32: FDTarget]?
         var fdError: ProcError?
-        switch fdRead {
+        switch fdRead.flatMap({ table in side.3.map { table.merging($0.map { ($0.fd, $0.target) }) { a, _ in a } } }) {
         case .success(let t): fds = t
         case .failure(.permissionDenied(let path)): fdError = .permissionDenied(path: path)
         case .failure(let e): throw e

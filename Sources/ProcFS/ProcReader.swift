@@ -101,43 +101,10 @@ public struct ProcReader: Sendable {
     /// `/proc/<pid>/fd`: every descriptor and what it points at (`readlink(2)` on each).
     /// Descriptors closed while the directory is read are left out.
     public func fdTable(pid: Int32) throws(ProcError) -> [Int32: FDTarget] {
-        let dirPath = path(pid, "fd")
-        guard let dir = opendir(dirPath.string) else {
-            throw Self.classify(Errno(rawValue: errno), path: dirPath, pid: pid)
-        }
-        defer { closedir(dir) }
-        let dfd = dirfd(dir)
+        let dir = try FDDirectory(reader: self, pid: pid)
         var table: [Int32: FDTarget] = [:]
-        var buf = [CChar](repeating: 0, count: 4096)
-        while true {
-            Glibc.errno = 0
-            guard let entry = readdir(dir) else {
-                if Glibc.errno != 0 { throw Self.classify(Errno(rawValue: Glibc.errno), path: dirPath, pid: pid) }
-                break
-            }
-            let fd: Int32? = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                var value: Int32 = 0
-                var any = false
-                for byte in raw {
-                    if byte == 0 { break }
-                    guard byte >= 48, byte <= 57 else { return nil }
-                    value = value * 10 + Int32(byte - 48)
-                    any = true
-                }
-                return any ? value : nil
-            }
-            guard let fd else { continue }
-            let n = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                readlinkat(dfd, raw.baseAddress!.assumingMemoryBound(to: CChar.self), &buf, buf.count)
-            }
-            if n < 0 {
-                if Glibc.errno == ENOENT { continue }  // closed meanwhile
-                throw Self.classify(Errno(rawValue: Glibc.errno), path: dirPath, pid: pid)
-            }
-            table[fd] = buf.withUnsafeBufferPointer { raw in
-                raw.withMemoryRebound(to: UInt8.self) { Self.fdTarget(UnsafeBufferPointer(rebasing: $0[0..<n])) }
-            }
-        }
+        table.reserveCapacity(dir.fds.count)
+        for (fd, target) in try dir.readTargets() { table[fd] = target }
         return table
     }
 

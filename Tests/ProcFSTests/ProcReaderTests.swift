@@ -52,3 +52,49 @@ struct ProcReaderTests {
         #expect(age >= 0 && age <= uptime)
     }
 }
+
+@Suite("FDDirectory: one listing, readlinks shared by two threads")
+struct FDDirectoryTests {
+    @Test("two threads reading this process's 1,000 socket descriptors take each exactly once, and agree with fdTable")
+    func sharedReads() throws {
+        var pairs: [Int32] = []
+        defer { for fd in pairs { close(fd) } }
+        for _ in 0..<500 {
+            var sv: [Int32] = [0, 0]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0 else { throw Errno(rawValue: errno) }
+            pairs += sv
+        }
+        let reader = ProcReader()
+        let dir = try FDDirectory(reader: reader, pid: getpid())
+        #expect(Set(pairs).isSubset(of: Set(dir.fds)))
+        let other = OtherThread { try dir.readTargets() }
+        let mine = try dir.readTargets()
+        let theirs = try other.join()
+        let all = mine + theirs
+        #expect(Set(all.map(\.fd)).count == all.count, "no descriptor read twice")
+        let table = try reader.fdTable(pid: getpid())
+        for fd in pairs {
+            #expect(all.first { $0.fd == fd }?.target == table[fd], "fd \(fd)")
+            #expect(table[fd]?.socketInode != nil)
+        }
+    }
+}
+
+/// Runs `body` on a thread of its own; `join()` waits for its result.
+final class OtherThread<T: Sendable>: @unchecked Sendable {
+    private var result: Result<T, Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () throws -> T) {
+        let t = Thread { [self] in
+            result = Result { try body() }
+            done.signal()
+        }
+        t.start()
+    }
+
+    func join() throws -> T {
+        done.wait()
+        return try result!.get()
+    }
+}
