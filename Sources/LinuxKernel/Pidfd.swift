@@ -19,13 +19,23 @@ public final class Pidfd {
     deinit { close(fd) }
 
     /// A duplicate, in this process, of the target's descriptor `target` (`pidfd_getfd(2)`,
-    /// Linux >= 5.6; needs ptrace permission over the target). Close it with `close(2)`.
+    /// Linux >= 5.6; needs ptrace permission over the target), closed when the value goes.
     /// - Throws: `Errno.badFileDescriptor` (no such fd in the target), `.notPermitted`, `.noFunction`.
-    public func duplicate(_ target: Int32) throws(Errno) -> Int32 {
+    public func duplicate(_ target: Int32) throws(Errno) -> OwnedDescriptor {
         let r = myconn_pidfd_getfd(fd, target)
         guard r >= 0 else { throw Errno(rawValue: errno) }
-        return r
+        return OwnedDescriptor(r)
     }
+}
+
+/// A descriptor of this process that only its owner uses: closed exactly once, when the owner
+/// lets it go, whichever way the code that holds it exits.
+public final class OwnedDescriptor {
+    public let fd: Int32
+
+    public init(_ fd: Int32) { self.fd = fd }
+
+    deinit { close(fd) }
 }
 
 /// The inode of what descriptor `fd` of this process refers to (`fstat(2)`).

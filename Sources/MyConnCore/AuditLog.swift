@@ -3,8 +3,9 @@
 #endif
 import SystemPackage
 
-/// The audit log: one JSON line per action and target, dry runs included, appended to a file
-/// opened before anything is done, so that an unwritable log stops the action.
+/// The audit log: JSON lines appended to a file opened before anything is done. For each target,
+/// an `intent` record is written before acting (a failed write stops the action: nothing is
+/// done) and an `outcome` record after it; a dry run writes the outcome record only.
 public final class AuditLog {
     public let path: String
     private let fd: Int32
@@ -49,6 +50,9 @@ public final class AuditLog {
         let n = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
         guard n == line.utf8.count else { throw n < 0 ? Errno(rawValue: errno) : .noSpace }
     }
+
+    /// The real uid acting, for every record.
+    public static var uid: UInt32 { getuid() }
 
     /// Now, as RFC 3339 UTC with microseconds.
     public static func timestamp() -> String {

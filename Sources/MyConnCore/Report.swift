@@ -18,14 +18,34 @@ public enum MatchMethod: String, Sendable, Codable {
     case performanceSchema = "performance_schema"
 }
 
-/// One socket inside mysqld, as the kernel shows it.
+/// A socket's local end: an address and port, or a unix socket's path.
+public enum SocketEndpoint: Sendable, Hashable, CustomStringConvertible {
+    case inet(SocketAddress)
+    case unix(path: String)
+
+    public var address: SocketAddress? {
+        if case .inet(let a) = self { return a } else { return nil }
+    }
+
+    public var description: String {
+        switch self {
+        case .inet(let a): return a.description
+        case .unix(let path): return path
+        }
+    }
+}
+
+/// One socket inside mysqld, as the kernel shows it. Addresses are values; only the
+/// formatters make text of them.
 public struct SocketView: Sendable, Equatable {
     public var transport: Transport
     /// nil when the descriptor could not be proven or read.
     public var fd: Int32?
     public var inode: UInt64?
-    public var local: String?
-    public var peer: String?
+    public var local: SocketEndpoint?
+    public var peer: SocketAddress?
+    /// sock_diag's identity of the socket (`inet_diag_sockid.idiag_cookie`); nil from /proc.
+    public var cookie: UInt64?
     public var tcpState: TCPState?
     public var sendQueue: UInt32?
     public var recvQueue: UInt32?
@@ -34,9 +54,13 @@ public struct SocketView: Sendable, Equatable {
     /// With `list --clients`: the processes on this host holding the other end (lowest pid
     /// first; several after a fork); empty when none was found or not asked.
     public var clients: [SocketOwner] = []
+    /// Zombie classes of a socket without a session (``ZombieRules``), sorted; nil when not
+    /// classified (kernel-only mode: no session is known, so none can be called an orphan).
+    public var zombie: [ZombieClass]?
 
-    public init(transport: Transport, fd: Int32? = nil, inode: UInt64? = nil, local: String? = nil, peer: String? = nil,
-                tcpState: TCPState? = nil, sendQueue: UInt32? = nil, recvQueue: UInt32? = nil, health: TCPHealth? = nil) {
+    public init(transport: Transport, fd: Int32? = nil, inode: UInt64? = nil, local: SocketEndpoint? = nil,
+                peer: SocketAddress? = nil, tcpState: TCPState? = nil, sendQueue: UInt32? = nil,
+                recvQueue: UInt32? = nil, health: TCPHealth? = nil) {
         self.health = health
         self.transport = transport
         self.fd = fd
@@ -48,15 +72,20 @@ public struct SocketView: Sendable, Equatable {
         self.recvQueue = recvQueue
     }
 
-    /// - Parameter local: `e.local` already formatted, when the caller has it.
-    init(tcp e: TCPSocketEntry, fd: Int32?, local: String? = nil) {
+    init(tcp e: TCPSocketEntry, fd: Int32?) {
         self.init(transport: e.family == .tcp4 ? .tcp4 : .tcp6, fd: fd, inode: e.inode,
-                  local: local ?? e.local.description, peer: e.peer.description, tcpState: e.state,
+                  local: .inet(e.local), peer: e.peer, tcpState: e.state,
                   sendQueue: e.sendQueue, recvQueue: e.recvQueue, health: e.health)
     }
 
     init(unix e: UnixSocketEntry, fd: Int32?) {
-        self.init(transport: .unix, fd: fd, inode: e.inode, local: e.path)
+        self.init(transport: .unix, fd: fd, inode: e.inode, local: e.path.map { .unix(path: $0) })
+    }
+
+    /// The reference an action takes: only when mysqld's descriptor and the inode are proven.
+    public func reference(pid: Int32) -> SocketRef? {
+        guard let fd, let inode else { return nil }
+        return SocketRef(pid: pid, fd: fd, inode: inode, transport: transport, local: local, peer: peer, cookie: cookie)
     }
 }
 
@@ -121,9 +150,6 @@ public struct ListReport: Sendable, Equatable {
     public var kernelViewIncomplete: Bool
     /// myconn's own session, left out of `sessions`.
     public var selfConnectionID: UInt64?
-    /// Zombie classes of each of `unmatchedSockets`, same order; nil when not classified
-    /// (kernel-only mode: no session is known, so no socket can be called an orphan).
-    public var unmatchedZombie: [[ZombieClass]]?
     /// Whether client processes were looked up (`list --clients`): `clients` is meaningful then.
     public var clientsLookedUp = false
 

@@ -16,7 +16,7 @@ public enum ZombieClass: String, Sendable, CaseIterable, Comparable {
     case orphanSocket = "orphan-socket"
     /// A TCP session whose socket no longer exists in mysqld's namespace.
     case orphanSession = "orphan-session"
-    /// `Sleep` for longer than `--idle SECONDS`.
+    /// `Sleep` for at least `--idle SECONDS` (TIME >= N, as pt-kill's `--idle-time`).
     case idle
 
     public static func < (a: ZombieClass, b: ZombieClass) -> Bool {
@@ -56,13 +56,14 @@ public enum ZombieRules {
             let s = report.sessions[i]
             var classes = socketClasses(s.socket)
             if s.socketMissing { classes.append(.orphanSession) }
-            if let idleSeconds, s.row.command == "Sleep", let t = s.row.time, t > idleSeconds { classes.append(.idle) }
+            if let idleSeconds, s.row.command == "Sleep", let t = s.row.time, t >= idleSeconds { classes.append(.idle) }
             report.sessions[i].zombie = classes.sorted()
         }
-        report.unmatchedZombie = report.unmatchedSockets.map { socket in
+        for i in report.unmatchedSockets.indices {
+            let socket = report.unmatchedSockets[i]
             var classes = socketClasses(socket)
             if completeProcessList && report.server.sql && socket.tcpState == .established { classes.append(.orphanSocket) }
-            return classes.sorted()
+            report.unmatchedSockets[i].zombie = classes.sorted()
         }
     }
 }

@@ -33,7 +33,8 @@ public final class InjectedThread {
     public private(set) var state: State
     private var saved = myconn_regs()
     private let gadget: UInt64
-    private var oldMask = sigset_t()
+    /// INT/TERM/HUP/QUIT held from seize to detach.
+    private var signals: DeferredSignals?
     private var stoppedAt = timespec()
     /// A signal that arrived for the thread while it was held: delivered when it is released.
     private var pendingSignal: Int32 = 0
@@ -47,15 +48,12 @@ public final class InjectedThread {
         self.pid = pid
         self.tid = tid
         if let gadget { self.gadget = gadget } else { self.gadget = try Self.findGadget(pid: pid, proc: proc) }
-        var block = sigset_t()
-        sigemptyset(&block)
-        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&block, s) }
-        sigprocmask(SIG_BLOCK, &block, &oldMask)
+        signals = DeferredSignals()
         state = .detached
         do {
             try Ptrace.seize(tid)
         } catch {
-            sigprocmask(SIG_SETMASK, &oldMask, nil)
+            signals?.release()
             throw Self.classifySeize(error, pid: pid, tid: tid, proc: proc)
         }
         state = .attached
@@ -149,7 +147,7 @@ public final class InjectedThread {
                 frozenNanoseconds = UInt64((now.tv_sec - stoppedAt.tv_sec) * 1_000_000_000 + (now.tv_nsec - stoppedAt.tv_nsec))
             }
             state = .detached
-            sigprocmask(SIG_SETMASK, &oldMask, nil)
+            signals?.release()
         }
     }
 

@@ -9,7 +9,7 @@ struct ActionArguments: ParsableArguments {
     @Flag(name: .customLong("dry-run"), help: "Resolve, verify and audit everything, but do not act.")
     var dryRun = false
 
-    @Option(name: .long, help: "Seconds to watch for the session (and socket) to go.")
+    @Option(name: .long, help: "Seconds to watch for the session (and socket) to go; 0: do not watch (session_gone is then null).")
     var wait: Double = 5
 
     @Option(name: .customLong("audit-log"), help: "Audit log file (default /var/log/myconn/audit.log for root, else under $XDG_STATE_HOME).")
@@ -22,28 +22,84 @@ struct ActionArguments: ParsableArguments {
         if wait < 0 || wait > 3600 { throw ValidationError("--wait must be 0-3600 seconds") }
     }
 
+    /// Whether a person will be asked before acting.
+    var asking: Bool { !yes && !dryRun }
+
+    /// Before anything is resolved: with nobody to ask, --yes or --dry-run is required.
+    func requireConfirmable(verb: String) throws {
+        if asking && !Terminal.stdinIsTerminal {
+            throw Failure(.usage, "refusing to \(verb) without --yes: standard input is not a terminal (use --dry-run to check first)")
+        }
+    }
+
     /// Opens the audit log before anything is done: if it cannot be written, nothing is.
     func openAudit() throws -> AuditLog {
         let path = auditLog ?? AuditLog.defaultPath()
         do {
             return try AuditLog(path: path)
         } catch {
-            throw fail(.auditLog, "cannot write the audit log \(path) (\(error)); nothing was done: pass --audit-log PATH")
+            throw Failure(.auditLog, "cannot write the audit log \(path) (\(error)); nothing was done: pass --audit-log PATH")
         }
     }
 
-    /// Shows what will be done and asks, on a terminal, unless --yes or --dry-run.
-    func confirm(preview: String, count: Int, verb: String) throws {
-        let asking = !yes && !dryRun
-        if asking && !Terminal.stdinIsTerminal {
-            throw fail(.usage, "refusing to \(verb) without --yes: standard input is not a terminal (use --dry-run to check first)")
-        }
+    /// Shows what will be done (unless --json with nobody to ask) and, on a terminal without
+    /// --yes or --dry-run, asks. Nothing to do asks nothing.
+    func confirm(preview: String, count: Int, verb: String) -> Bool {
+        guard count > 0 else { return true }
         if !json || asking { printError(preview.hasSuffix("\n") ? String(preview.dropLast()) : preview) }
-        if !asking { return }
+        if !asking { return true }
         fputsStderr("\(verb.capitalized) \(count) target(s)? [y/N] ")
         let answer = readLine(strippingNewline: true)?.lowercased() ?? ""
-        guard answer == "y" || answer == "yes" else {
-            throw fail(.notDone, "nothing done: not confirmed")
+        return answer == "y" || answer == "yes"
+    }
+}
+
+/// Runs one action through the core's pipeline and prints its outcomes: all an acting command
+/// adds is its method, its targets, and how its preview and result tables look.
+struct ActionFrontEnd<Method: ActionMethod> {
+    var arguments: ActionArguments
+    var method: Method
+    /// "close", "kill", "probe": the prompt's verb.
+    var verb: String
+    var sessions: (any SessionLookup)?
+    var preview: ([ActionTarget]) -> String
+    var table: ([ActionOutcome<Method.Detail>]) -> String
+
+    /// - Throws: ``Failure`` for every way it can end short of done, after printing what was done.
+    func run(_ targets: [ActionTarget]) throws -> [ActionOutcome<Method.Detail>] {
+        let audit = try arguments.openAudit()
+        let pipeline = ActionPipeline(method: method, dryRun: arguments.dryRun, waitSeconds: arguments.wait,
+                                      audit: audit, sessions: sessions)
+        let run: ActionPipeline<Method>.Run
+        do {
+            run = try pipeline.run(targets) { t in arguments.confirm(preview: preview(t), count: t.count, verb: verb) }
+        } catch {
+            throw Failure(error)
         }
+        if arguments.json {
+            let w = JSONWriter()
+            w.object {
+                w.field("action", method.action)
+                w.field("method", method.method)
+                w.key("targets")
+                w.array(run.outcomes) { o in
+                    w.object {
+                        o.target.writeFields(to: w, transport: method.recordsTransport)
+                        method.writeFields(of: o, to: w)
+                    }
+                }
+                w.field("interrupted", run.interruptedBy.map(signalName))
+            }
+            Terminal.writeStdout(w.bytes + [0x0A])
+        } else if !run.outcomes.isEmpty {
+            Terminal.writeStdout(Array(table(run.outcomes).utf8))
+        }
+        if let e = run.auditError {
+            throw Failure(.auditLog, "acted, but the outcome could not be written to the audit log \(audit.path) (\(e))")
+        }
+        if let s = run.interruptedBy {
+            throw Failure(.interrupted, "\(signalName(s)): the wait was cut short; the outcome is recorded as interrupted")
+        }
+        return run.outcomes
     }
 }

@@ -60,7 +60,7 @@ struct ConnectionArguments: ParsableArguments {
         let options = try resolved()
         switch try open(options) {
         case .success(let c): return c
-        case .failure(let error): throw ListCommand.exit(for: error, options: options)
+        case .failure(let error): throw Failure(error, host: options.host)
         }
     }
 
@@ -73,9 +73,9 @@ struct ConnectionArguments: ParsableArguments {
         do {
             return try MySQLConnection.connect(options: options, inNetworkNamespaceOf: netnsOf)
         } catch .processGone(let pid) {
-            throw fail(.mysqldNotFound, "--netns-of \(pid): no such process")
+            throw Failure(.mysqldNotFound, "--netns-of \(pid): no such process")
         } catch .notPermitted(let pid, let errno) {
-            throw fail(.incomplete, "cannot enter the network namespace of pid \(pid) (\(errno)); run as root (CAP_SYS_ADMIN)")
+            throw Failure(.incomplete, "cannot enter the network namespace of pid \(pid) (\(errno)); run as root (CAP_SYS_ADMIN)")
         }
     }
 
@@ -84,7 +84,7 @@ struct ConnectionArguments: ParsableArguments {
         var pw = password
         if passwordPrompt {
             guard Terminal.stdinIsTerminal, let typed = Terminal.readSecret(prompt: "Enter password: ") else {
-                throw fail(.usage, "-p without a value asks for the password on a terminal; none here: use --password=..., MYSQL_PWD or an option file")
+                throw Failure(.usage, "-p without a value asks for the password on a terminal; none here: use --password=..., MYSQL_PWD or an option file")
             }
             pw = typed
         }

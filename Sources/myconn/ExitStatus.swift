@@ -1,4 +1,5 @@
 import ArgumentParser
+import MyConnCore
 
 /// myconn's documented exit statuses; README.md lists the same table.
 enum ExitStatus: Int32 {
@@ -15,33 +16,40 @@ enum ExitStatus: Int32 {
     case auditLog = 10
     /// `probe`: a client was found dead (and the kernel dropped its connection).
     case peerDead = 11
+    /// The prompt was answered no: nothing was done.
+    case notConfirmed = 12
+    /// Acted, then INT/TERM/HUP ended the wait; the outcome was recorded as interrupted.
+    case interrupted = 13
     case usage = 64
 
     static let helpText = """
-        Exit status: 0 done; 2 server not reachable (down, refused, unknown host); 3 login refused \
-        (user or password); 4 server full (Too many connections); 5 mysqld's process not found, or \
-        --pid is not mysqld or is gone; 6 listed, but kernel columns are missing (no permission); \
-        7 a target cannot be acted on (nothing touched); 8 acted, but not every target is done; \
+        Exit status: 0 done; 2 server not reachable (down, refused, unknown host, or no answer within \
+        --read-timeout); 3 login refused (user or password); 4 server full (Too many connections); \
+        5 mysqld's process not found, or --pid is not mysqld or is gone; 6 listed, but kernel \
+        columns are missing (no permission); 7 a target cannot be acted on (nothing touched); \
+        8 acted, but not every target is done (a session still there after --wait included); \
         9 the method is not available here (nothing touched); 10 the audit log cannot be written \
-        (nothing touched); 11 probe found a client dead; 64 bad arguments; 1 anything else.
+        (before acting: nothing touched); 11 probe found a client dead; 12 not confirmed at the \
+        prompt (nothing touched); 13 interrupted by a signal during the wait (acted; recorded as \
+        interrupted); 64 bad arguments; 1 anything else.
         """
 
     var exitCode: ExitCode { ExitCode(rawValue) }
 }
 
-/// Prints one line to stderr and ends with the given status: the only way commands fail.
-func fail(_ status: ExitStatus, _ message: String) -> ExitCode {
-    printError("myconn: \(message)")
-    return status.exitCode
-}
+/// How a command ends when it does not succeed: a status and, unless the output already said
+/// it, one line for stderr. Thrown, never printed where it is made: `MyConn.main` prints it.
+struct Failure: Error {
+    var status: ExitStatus
+    var message: String?
 
-func printError(_ line: String) {
-    var stderr = StandardError()
-    print(line, to: &stderr)
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        fputsStderr(string)
+    init(_ status: ExitStatus, _ message: String? = nil) {
+        self.status = status
+        self.message = message
     }
+}
+
+/// One line to stderr, escaped for the terminal (it may quote a server's or a user's text).
+func printError(_ line: String) {
+    fputsStderr(TerminalText.escape(line) + "\n")
 }

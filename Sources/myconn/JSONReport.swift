@@ -6,8 +6,6 @@ import MyConnCore
 /// Written by hand rather than with Foundation's JSONEncoder: at thousands of sessions the
 /// encoder cost more than reading the kernel's tables (measured: 28 ms of 93 at 1,000 sessions).
 enum JSONReport {
-    static func render(_ report: ListReport) -> [UInt8] { writer(report).bytes }
-
     /// The document in a writer, written to stdout from there (a copy of 2 MB at 5,000
     /// sessions cost more in page faults than writing it).
     static func writer(_ report: ListReport) -> JSONWriter {
@@ -45,13 +43,13 @@ enum JSONReport {
                 }
             }
             w.key("unmatched_sockets")
-            w.array(Array(report.unmatchedSockets.enumerated())) { i, k in
+            w.array(report.unmatchedSockets) { k in
                 w.object {
                     w.field("transport", k.transport.rawValue)
                     kernelFields(k, w)
                     clientFields(k, looked: report.clientsLookedUp, w)
                     w.key("zombie")
-                    if let classes = report.unmatchedZombie?[i] { w.array(classes) { w.string($0.rawValue) } } else { w.null() }
+                    if let classes = k.zombie { w.array(classes) { w.string($0.rawValue) } } else { w.null() }
                 }
             }
             w.key("listening_sockets")
@@ -86,8 +84,8 @@ enum JSONReport {
     static func kernelFields(_ k: SocketView?, _ w: JSONWriter) {
         w.field("fd", k?.fd.map(Int64.init))
         w.field("inode", k?.inode.map { Int64(bitPattern: $0) })
-        w.field("local", k?.local)
-        w.field("peer", k?.peer)
+        w.field("local", k?.local?.description)
+        w.field("peer", k?.peer?.description)
         w.field("tcp_state", k?.tcpState?.description)
         w.field("send_queue", k?.sendQueue.map(Int64.init))
         w.field("recv_queue", k?.recvQueue.map(Int64.init))

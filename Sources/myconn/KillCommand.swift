@@ -29,6 +29,7 @@ struct KillCommand: ParsableCommand {
     }
 
     func run() throws {
+        try action.requireConfirmable(verb: "kill")
         let conn = try connection.connect()
         var ids = self.ids
         if let classes = selection.classes {
@@ -38,12 +39,9 @@ struct KillCommand: ParsableCommand {
                 let report = try lister.run(source: conn)
                 ids = report.sessions.filter { !Set($0.zombie).isDisjoint(with: classes) }.map(\.row.id)
             } catch {
-                throw ListCommand.exit(for: error)
+                throw Failure(error)
             }
-            guard !ids.isEmpty else {
-                printError("myconn: no \(selection.zombie ?? "") zombie sessions; nothing to do")
-                return
-            }
+            if ids.isEmpty { printError("myconn: no \(selection.zombie ?? "") zombie sessions; nothing to do") }
         }
         let sessions: [ProcessListRow]
         let selfID: UInt64
@@ -51,29 +49,25 @@ struct KillCommand: ParsableCommand {
             selfID = try conn.serverFacts().connectionID
             sessions = try conn.sessions(ids)
         } catch {
-            throw fail(.internalError, "reading the processlist failed: \(error)")
+            throw Failure(.internalError, "reading the processlist failed: \(error)")
         }
         if let own = ids.first(where: { $0 == selfID }) {
-            throw fail(.badTarget, "session \(own) is myconn's own connection; nothing was done")
+            throw Failure(.badTarget, "session \(own) is myconn's own connection; nothing was done")
         }
         if let missing = ids.first(where: { id in !sessions.contains { $0.id == id } }) {
-            throw fail(.badTarget, "no session \(missing) on this server (see myconn list); nothing was done")
+            throw Failure(.badTarget, "no session \(missing) on this server (see myconn list); nothing was done")
         }
-        let ordered = ids.compactMap { id in sessions.first { $0.id == id } }
-        try action.confirm(preview: ActionTables.killPreview(ordered, queryOnly: query, dryRun: action.dryRun),
-                           count: ordered.count, verb: "kill")
-        let audit = try action.openAudit()
-        let outcomes = KillRunner(queryOnly: query, dryRun: action.dryRun, waitSeconds: action.wait, audit: audit)
-            .run(ordered, connection: conn)
-        if action.json {
-            Terminal.writeStdout(ActionTables.killJSON(outcomes, queryOnly: query) + [0x0A])
-        } else {
-            print(ActionTables.killResult(outcomes, queryOnly: query), terminator: "")
-        }
+        let targets = ids.compactMap { id in sessions.first { $0.id == id } }.map { ActionTarget(session: $0, socket: nil) }
+        let front = ActionFrontEnd(arguments: action, method: SQLKill(killer: conn, queryOnly: query), verb: "kill",
+                                   sessions: conn,
+                                   preview: { ActionTables.killPreview($0, queryOnly: query, dryRun: action.dryRun) },
+                                   table: ActionTables.killResult)
+        let outcomes = try front.run(targets)
         let incomplete = outcomes.contains { o in
             if case .failed = o.result { return true }
+            if case .refused = o.result { return true }
             return !query && o.result == .done && o.sessionGone == false
         }
-        if incomplete { throw ExitStatus.notDone.exitCode }
+        if incomplete { throw Failure(.notDone) }
     }
 }

@@ -25,15 +25,10 @@ struct ListCommand: ParsableCommand {
     )
 
     @OptionGroup var connection: ConnectionArguments
-
-    @Flag(name: .long, help: "Print one JSON object (the format is described in README.md).")
-    var json = false
+    @OptionGroup var scope: ListScope
 
     @Flag(name: .long, help: "Also list mysqld's listening sockets.")
     var all = false
-
-    @Option(name: .long, help: "Sessions in Sleep longer than this many seconds are zombies of class idle.")
-    var idle: Int64?
 
     @Flag(name: .long, help: "Add TCP health columns (tcp_info): rtt, retransmits, probes, unacked, ms since last receive/send.")
     var wide = false
@@ -44,19 +39,12 @@ struct ListCommand: ParsableCommand {
     @Flag(name: .customLong("no-sql"), help: "List mysqld's connections from the kernel alone (with --pid, or the mysqld listening on -S/-P); also what list falls back to when the server refuses logins (Too many connections) or cannot be reached.")
     var noSQL = false
 
-    @Option(name: .long, help: "Where the TCP table comes from: netlink (sock_diag, filtered to mysqld's ports) or proc (/proc/<pid>/net/tcp*).")
-    var source: KernelSource = .netlink
-
     @Option(name: .customLong("debug-dump-sock-diag"), help: .hidden)
     var dumpSockDiag: String?
 
-    @Option(name: .long, help: "mysqld's pid as seen from here (verified: it must serve the connection or listen on the server's port).")
-    var pid: Int32?
-
-    func validate() throws {
-        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
-        if let idle, idle < 0 { throw ValidationError("--idle must be 0 or more seconds") }
-    }
+    var json: Bool { scope.json }
+    var pid: Int32? { scope.pid }
+    var source: KernelSource { scope.source }
 
     func run() throws {
         if noSQL {
@@ -70,7 +58,7 @@ struct ListCommand: ParsableCommand {
             conn = c
         case .failure(let error):
             guard let fallback = try fallbackWhenLoginFails(error) else {
-                throw Self.exit(for: error, options: options)
+                throw Failure(error, host: options.host)
             }
             try emit(fallback)
             return
@@ -80,11 +68,11 @@ struct ListCommand: ParsableCommand {
         do {
             var lister = Lister(includeListening: all, requestedPID: pid, kernelSource: source,
                                 recorder: dumpSockDiag == nil ? nil : recorder.attach)
-            lister.idleSeconds = idle
+            lister.idleSeconds = scope.idle
             lister.clients = clients
             report = try lister.run(source: conn)
         } catch {
-            throw Self.exit(for: error)
+            throw Failure(error)
         }
         try recorder.write()
         try emit(report)
@@ -97,9 +85,9 @@ struct ListCommand: ParsableCommand {
             w.newline()
             w.withBytes { Terminal.writeStdout($0) }
         } else {
-            print(TableReport.render(report, width: Terminal.width(), wide: wide, clients: clients), terminator: "")
+            Terminal.writeStdout(Array(TableReport.render(report, width: Terminal.width(), wide: wide, clients: clients).utf8))
         }
-        if report.kernelViewIncomplete { throw ExitStatus.incomplete.exitCode }
+        if report.kernelViewIncomplete { throw Failure(.incomplete) }
     }
 
     /// The kernel-only report of the mysqld named by --pid, or listening on -S/-P.
@@ -109,17 +97,17 @@ struct ListCommand: ParsableCommand {
         do {
             found = try MysqldLocator(proc: ProcReader()).locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)
         } catch {
-            throw Self.exit(for: ListError.locate(error))
+            throw Failure(error)
         }
         guard let found else {
-            throw fail(.mysqldNotFound, "no mysqld/mariadbd listens on the given -S/-P; pass --pid PID to list without SQL")
+            throw Failure(.mysqldNotFound, "no mysqld/mariadbd listens on the given -S/-P; pass --pid PID to list without SQL")
         }
         do {
             var lister = Lister(includeListening: all, kernelSource: source)
             lister.clients = clients
             return try lister.runKernelOnly(pid: found.pid, why: why)
         } catch {
-            throw Self.exit(for: error)
+            throw Failure(error)
         }
     }
 
@@ -136,46 +124,7 @@ struct ListCommand: ParsableCommand {
         }
         return try kernelOnly(why: "cannot log in (\(error)); listing mysqld's sockets from the kernel alone: sessions unknown")
     }
-
-    static func exit(for error: MySQLError, options: ConnectionOptions) -> ExitCode {
-        switch error.kind {
-        case .cannotConnect:
-            return fail(.cannotConnect, "cannot reach the server: \(error.message); check -h/-P/-S and that mysqld is running")
-        case .unknownHost:
-            return fail(.cannotConnect, "unknown host '\(options.host ?? "")': \(error.message); check -h")
-        case .accessDenied:
-            return fail(.accessDenied, "login refused: \(error.message); check -u and -p, MYSQL_PWD or the [client] group of ~/.my.cnf")
-        case .tooManyConnections:
-            return fail(.tooManyConnections, "the server accepts no login now: \(error.message)")
-        case .client where error.code == 0:
-            return fail(.usage, error.message)
-        case .client, .query:
-            return fail(.internalError, "MySQL client error: \(error)")
-        }
-    }
-
-    static func exit(for error: ListError) -> ExitCode {
-        switch error {
-        case .sql(let e):
-            return fail(.internalError, "reading the processlist failed: \(e)")
-        case .locate(.notFound(let why)):
-            return fail(.mysqldNotFound, "cannot find mysqld's process: \(why); pass --pid PID (mysqld's pid as seen from this host)")
-        case .locate(.notMysqld(let pid, let comm, let port)):
-            return fail(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it has no listening socket on port \(port); pass mysqld's pid or omit --pid")
-        case .locate(.processGone(let pid)):
-            return fail(.mysqldNotFound, "no process has pid \(pid); pass mysqld's pid or omit --pid")
-        case .locate(.ambiguous(let pids, let port)):
-            return fail(.mysqldNotFound, "several mysqld processes listen on port \(port) (pids \(pids.map(String.init).joined(separator: ", "))); pass --pid")
-        case .kernel(.processGone(let pid)):
-            return fail(.mysqldNotFound, "mysqld (pid \(pid)) exited while its sockets were read")
-        case .kernel(.permissionDenied(let path)):
-            return fail(.incomplete, "no permission to read \(path); run as root or with CAP_SYS_PTRACE")
-        case .kernel(let e):
-            return fail(.internalError, "reading mysqld's sockets failed: \(e)")
-        }
-    }
 }
-
 
 /// `--debug-dump-sock-diag FILE`: writes every raw sock_diag reply datagram, concatenated (a
 /// valid netlink message stream), so a live server's replies can be replayed in unit tests.
@@ -193,8 +142,28 @@ final class SockDiagRecorder {
     func write() throws {
         guard let path else { return }
         let bytes = sockets.flatMap { $0.recording ?? [] }.flatMap { $0 }
-        guard let f = fopen(path, "w") else { throw fail(.usage, "cannot write --debug-dump-sock-diag \(path)") }
+        guard let f = fopen(path, "w") else { throw Failure(.usage, "cannot write --debug-dump-sock-diag \(path)") }
         defer { fclose(f) }
         _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+    }
+}
+
+/// `--json`, `--idle`, `--pid`, `--source`: what `list` and `zombies` look at and how they print it.
+struct ListScope: ParsableArguments {
+    @Flag(name: .long, help: "Print one JSON object (the format is described in README.md).")
+    var json = false
+
+    @Option(name: .long, help: "Sessions in Sleep for at least this many seconds (TIME >= N) are zombies of class idle.")
+    var idle: Int64?
+
+    @Option(name: .long, help: "mysqld's pid as seen from here (verified: it must be mysqld and listen on the server's port).")
+    var pid: Int32?
+
+    @Option(name: .long, help: "Where the TCP table comes from: netlink (sock_diag, filtered to mysqld's ports) or proc (/proc/<pid>/net/tcp*).")
+    var source: KernelSource = .netlink
+
+    func validate() throws {
+        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+        if let idle, idle < 0 { throw ValidationError("--idle must be 0 or more seconds") }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MyConnCore
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -21,6 +22,9 @@ struct MyConn: ParsableCommand {
         do {
             var command = try parseAsRoot(args)
             try command.run()
+        } catch let failure as Failure {
+            if let message = failure.message { printError("myconn: \(message)") }
+            Glibc.exit(failure.status.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success {

@@ -3,72 +3,105 @@ import MyConnCore
 import MySQLSessions
 import ProcFS
 
-/// What `close` and `probe` act on: session ids, `--zombie` classes, or, without SQL, `--pid`
-/// with `--peer` (and, for close, `--fd`); and the SQL connection that resolved them.
+/// `--pid`, `--peer`, `--force`, `--source`: naming mysqld and its sockets from the kernel, for
+/// the commands that act on sockets (close adds `--fd`).
+struct KernelTargetOptions: ParsableArguments {
+    @Option(name: .long, help: "mysqld's pid as seen from here (verified; found through SQL when omitted).")
+    var pid: Int32?
+
+    @Option(name: .long, parsing: .singleValue, help: "A client address ADDR:PORT (IPv6 as [addr]:port) of mysqld's connections; no SQL needed with --pid.")
+    var peer: [String] = []
+
+    @Flag(name: .long, help: "Accept a --pid whose process is not named mysqld or mariadbd.")
+    var force = false
+
+    @Option(name: .long, help: "Where the TCP table comes from: netlink or proc.")
+    var source: KernelSource = .netlink
+
+    func validate() throws {
+        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+        for p in peer where SocketTargets.parsePeer(p) == nil {
+            throw ValidationError("--peer \(p) is not ADDR:PORT (IPv6 as [addr]:port)")
+        }
+    }
+}
+
+/// What `close` and `probe` act on: session ids, `--zombie` classes, or `--peer`/`--fd` (with
+/// `--pid`, no SQL at all; without it, mysqld's pid comes through SQL); and the SQL connection
+/// that resolved them.
 struct SocketTargets {
-    let targets: [CloseTarget]
+    let targets: [ActionTarget]
     /// nil when the targets came from the kernel alone.
     let connection: MySQLConnection?
 
-    /// Which of these session ids still exist now; nil without SQL.
-    var presentSessions: (([UInt64]) -> Set<UInt64>?)? {
-        connection.map { c in { ids in (try? c.presentSessions(ids)).map { Set($0.keys) } } }
-    }
-
     /// The checks on how targets are named. `fds` is nil for a command without `--fd`.
-    static func validate(ids: [UInt64], peers: [String], fds: [Int32]?, pid: Int32?, selection: ZombieSelection) throws {
+    static func validate(ids: [UInt64], kernel: KernelTargetOptions, fds: [Int32]?, selection: ZombieSelection) throws {
         let kernelOptions = fds == nil ? "--peer" : "--peer/--fd"
-        let kernelOnly = !peers.isEmpty || !(fds ?? []).isEmpty
-        let selectors = [!ids.isEmpty, kernelOnly, selection.zombie != nil].filter { $0 }.count
-        if selectors == 0 { throw ValidationError("name targets: session ids, --zombie CLASS, or --pid with \(kernelOptions)") }
+        let byKernel = !kernel.peer.isEmpty || !(fds ?? []).isEmpty
+        let selectors = [!ids.isEmpty, byKernel, selection.zombie != nil].filter { $0 }.count
+        if selectors == 0 { throw ValidationError("name targets: session ids, --zombie CLASS, or \(kernelOptions)") }
         if selectors > 1 { throw ValidationError("give one of: session ids, --zombie, \(kernelOptions)") }
-        if kernelOnly && pid == nil {
-            throw ValidationError(fds == nil ? "--peer needs --pid (mysqld's pid)" : "--peer and --fd need --pid (mysqld's pid)")
-        }
-        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
-        for p in peers where parsePeer(p) == nil {
-            throw ValidationError("--peer \(p) is not ADDR:PORT (IPv6 as [addr]:port)")
-        }
         if (fds ?? []).contains(where: { $0 < 0 }) { throw ValidationError("--fd must be a descriptor number (0 or more)") }
     }
 
-    /// Resolves the targets (after ``validate(ids:peers:fds:pid:selection:)``); nil when
-    /// `--zombie` found nothing with a socket (said on stderr, with `purpose`: "cut", "probe").
-    static func resolve(ids: [UInt64], peers: [String], fds: [Int32], pid: Int32?, force: Bool, source: KernelSource,
-                        selection: ZombieSelection, connection: ConnectionArguments, purpose: String) throws -> SocketTargets? {
+    /// Resolves the targets (after ``validate(ids:kernel:fds:selection:)``). `--zombie` finding
+    /// nothing with a socket gives no targets (said on stderr, with `purpose`: "cut", "probe").
+    static func resolve(ids: [UInt64], kernel: KernelTargetOptions, fds: [Int32], selection: ZombieSelection,
+                        connection: ConnectionArguments, purpose: String) throws -> SocketTargets {
+        let peers = kernel.peer.compactMap(parsePeer)
         if ids.isEmpty && selection.classes == nil {
+            var conn: MySQLConnection?
+            var pid = kernel.pid
+            if pid == nil {
+                // No --pid: SQL names mysqld (the owner of the server end of our connection).
+                let c = try connection.connect()
+                pid = try mysqldPID(c)
+                conn = c
+            }
             do {
-                return SocketTargets(targets: try TargetResolver.fromKernel(pid: pid!, peers: peers.compactMap(parsePeer), fds: fds,
-                                                                            force: force, proc: ProcReader(), source: source),
-                                     connection: nil)
+                return SocketTargets(targets: try TargetResolver.fromKernel(pid: pid!, peers: peers, fds: fds, force: kernel.force,
+                                                                            proc: ProcReader(), source: kernel.source),
+                                     connection: conn)
             } catch {
-                throw CloseCommand.exit(for: error)
+                throw Failure(error)
             }
         }
         let conn = try connection.connect()
         let report: ListReport
         do {
-            var lister = Lister(requestedPID: pid, kernelSource: source)
+            var lister = Lister(requestedPID: kernel.pid, kernelSource: kernel.source)
             lister.idleSeconds = selection.idle
             report = try lister.run(source: conn)
         } catch {
-            throw ListCommand.exit(for: error)
+            throw Failure(error)
         }
         guard let classes = selection.classes else {
             do {
                 return SocketTargets(targets: try TargetResolver.fromSessions(ids, report: report, selfID: report.selfConnectionID),
                                      connection: conn)
             } catch {
-                throw CloseCommand.exit(for: error)
+                throw Failure(error)
             }
         }
         let found = TargetResolver.fromZombies(classes, report: report)
         for s in found.skipped { printError("myconn: warning: session \(s.id) skipped: \(s.why)") }
-        guard !found.targets.isEmpty else {
+        if found.targets.isEmpty {
             printError("myconn: no \(selection.zombie ?? "") zombies with a socket to \(purpose); nothing to do")
-            return nil
         }
         return SocketTargets(targets: found.targets, connection: conn)
+    }
+
+    /// mysqld's pid through our own SQL connection.
+    static func mysqldPID(_ c: MySQLConnection) throws -> Int32 {
+        do {
+            let facts = try c.serverFacts()
+            return try MysqldLocator(proc: ProcReader()).locate(connectionFD: c.socketDescriptor, serverPort: facts.port,
+                                                                requested: nil, serverUptime: { c.uptimeSeconds() }).pid
+        } catch let e as LocateError {
+            throw Failure(e)
+        } catch {
+            throw Failure(.internalError, "reading the server's facts failed: \(error)")
+        }
     }
 
     /// `ADDR:PORT`, IPv6 as `[addr]:port`.

@@ -40,7 +40,7 @@ enum TableReport {
         }
         if !report.unmatchedSockets.isEmpty {
             out += "\nmysqld sockets without a session:\n"
-            out += socketTable(report.unmatchedSockets, width: width, zombie: report.unmatchedZombie, clients: clients)
+            out += socketTable(report.unmatchedSockets, width: width, zombie: true, clients: clients)
         }
         if !report.listeningSockets.isEmpty {
             out += "\nmysqld listening sockets:\n"
@@ -49,12 +49,12 @@ enum TableReport {
         return out
     }
 
-    static func socketTable(_ sockets: [SocketView], width: Int?, zombie: [[ZombieClass]]? = nil, clients: Bool = false) -> String {
+    static func socketTable(_ sockets: [SocketView], width: Int?, zombie: Bool = false, clients: Bool = false) -> String {
         let header = ["TRANSPORT", "FD", "INODE", "LOCAL", "PEER", "TCP_STATE", "SENDQ", "RECVQ"] + (clients ? ["CLIENT"] : [])
-            + (zombie == nil ? [] : ["ZOMBIE"])
-        let rows = sockets.enumerated().map { i, k in
+            + (zombie ? ["ZOMBIE"] : [])
+        let rows = sockets.map { k in
             [k.transport.rawValue] + kernelCells(k) + (clients ? [clientCell(k)] : [])
-                + (zombie.map { [$0[i].map(\.rawValue).joined(separator: ",")] } ?? [])
+                + (zombie ? [(k.zombie ?? []).map(\.rawValue).joined(separator: ",")] : [])
         }
         return table(header: header, rows: rows, width: width, shrinkable: [3, 4])
     }
@@ -65,7 +65,7 @@ enum TableReport {
         let inode = k?.inode.map { String($0) } ?? "-"
         let sendQ = k?.sendQueue.map { String($0) } ?? ""
         let recvQ = k?.recvQueue.map { String($0) } ?? ""
-        return [fd, inode, k?.local ?? "", k?.peer ?? "", k?.tcpState?.description ?? "", sendQ, recvQ]
+        return [fd, inode, k?.local?.description ?? "", k?.peer?.description ?? "", k?.tcpState?.description ?? "", sendQ, recvQ]
     }
 
     /// `pid/command` of the lowest pid holding the other end, `+N` for more holders; "-" for none.
@@ -82,9 +82,11 @@ enum TableReport {
                 String(h.lastReceiveMilliseconds), String(h.lastSendMilliseconds)]
     }
 
-    /// Left-aligned columns two spaces apart. When wider than `width`, the `shrinkable`
+    /// Left-aligned columns two spaces apart, every cell through the terminal escaper (values
+    /// come from the server and other users). When wider than `width`, the `shrinkable`
     /// columns (in that order) give up characters, down to 8 each, cut with "…".
     static func table(header: [String], rows: [[String]], width: Int?, shrinkable: [Int]) -> String {
+        let rows = rows.map { $0.map(TerminalText.escape) }
         var widths = header.map(\.count)
         for r in rows { for (i, v) in r.enumerated() { widths[i] = max(widths[i], v.count) } }
         if let width {
@@ -107,6 +109,8 @@ enum TableReport {
         return line(header) + rows.map(line).joined()
     }
 
+    /// A statement on one line: newlines and tabs become spaces (other control characters are
+    /// the escaper's).
     static func oneLine(_ s: String) -> String {
         String(s.map { $0.isNewline || $0 == "\t" ? " " : $0 })
     }

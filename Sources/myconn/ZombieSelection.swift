@@ -6,7 +6,7 @@ struct ZombieSelection: ParsableArguments {
     @Option(name: .long, help: "Select targets by zombie class: client-gone, peer-unreachable, orphan-socket, orphan-session, idle (comma-separated; see myconn zombies).")
     var zombie: String?
 
-    @Option(name: .long, help: "With --zombie idle: Sleep longer than this many seconds.")
+    @Option(name: .long, help: "With --zombie idle: in Sleep for at least this many seconds (TIME >= N, as pt-kill's --idle-time).")
     var idle: Int64?
 
     /// The classes asked for; nil without --zombie.

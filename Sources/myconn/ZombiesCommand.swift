@@ -19,40 +19,27 @@ struct ZombiesCommand: ParsableCommand {
     )
 
     @OptionGroup var connection: ConnectionArguments
-
-    @Flag(name: .long, help: "Print one JSON object (list's format, zombies only).")
-    var json = false
-
-    @Option(name: .long, help: "Sessions in Sleep longer than this many seconds are zombies of class idle.")
-    var idle: Int64?
-
-    @Option(name: .long, help: "mysqld's pid (verified).")
-    var pid: Int32?
-
-    @Option(name: .long, help: "Where the TCP table comes from: netlink or proc.")
-    var source: KernelSource = .netlink
+    @OptionGroup var scope: ListScope
 
     func run() throws {
         let conn = try connection.connect()
         var report: ListReport
         do {
-            var lister = Lister(requestedPID: pid, kernelSource: source)
-            lister.idleSeconds = idle
+            var lister = Lister(requestedPID: scope.pid, kernelSource: scope.source)
+            lister.idleSeconds = scope.idle
             report = try lister.run(source: conn)
         } catch {
-            throw ListCommand.exit(for: error)
+            throw Failure(error)
         }
         report.sessions = report.sessions.filter { !$0.zombie.isEmpty }
-        let keep = (report.unmatchedZombie ?? []).enumerated().filter { !$0.element.isEmpty }.map(\.offset)
-        report.unmatchedSockets = keep.map { report.unmatchedSockets[$0] }
-        report.unmatchedZombie = keep.map { report.unmatchedZombie![$0] }
+        report.unmatchedSockets = report.unmatchedSockets.filter { !($0.zombie ?? []).isEmpty }
         for w in report.warnings { printError("myconn: warning: \(w)") }
-        if json {
+        if scope.json {
             let w = JSONReport.writer(report)
             w.newline()
             w.withBytes { Terminal.writeStdout($0) }
         } else {
-            print(TableReport.render(report, width: Terminal.width()), terminator: "")
+            Terminal.writeStdout(Array(TableReport.render(report, width: Terminal.width()).utf8))
         }
     }
 }

@@ -10,9 +10,10 @@ extension RealServer {
             return try myconn(args + ["--yes", "--audit-log", audit, "--no-defaults", "-uroot", "-S", server.socketPath])
         }
 
+        /// The audit log's outcome records (each acted target also has an intent record before it).
         func auditLines(_ server: TestServer) throws -> [[String: Any]] {
             let text = (try? String(contentsOf: server.dir.appendingPathComponent("audit.log"), encoding: .utf8)) ?? ""
-            return try text.split(separator: "\n").map { try parseJSON(String($0)) }
+            return try text.split(separator: "\n").map { try parseJSON(String($0)) }.filter { $0["phase"] as? String == "outcome" }
         }
 
         @Test("no cross-session leak: A's rows never reach B, A fails within a second", arguments: ["ptrace", "pidfd", "destroy"])

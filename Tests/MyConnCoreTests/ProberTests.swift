@@ -4,7 +4,7 @@ import Testing
 
 @Suite("probe: the options it turns up")
 struct ProberTests {
-    let prober = Prober(timeoutSeconds: 10, dryRun: true, audit: nil)
+    let prober = Prober(timeoutSeconds: 10)
 
     @Test("an idle socket: keepalive after 1 s, every 1 s, 3 probes, and no user timeout (it would drop a live peer slower than the probes)")
     func idle() {

@@ -80,7 +80,7 @@ struct RecordedJoinTests {
         let result = SessionJoin(rows: try server.processList(), selfID: 25, selfPeer: nil, serverPort: 13306,
                                  kernel: try server.kernel(), includeListening: true).run()
         #expect(Set(result.listeningSockets.map(\.fd)) == [22, 23, 24])
-        #expect(result.listeningSockets.contains { $0.transport == .unix && $0.local == "/tmp/scratch/s.sock" })
+        #expect(result.listeningSockets.contains { $0.transport == .unix && $0.local?.description == "/tmp/scratch/s.sock" })
     }
 }
 
@@ -156,7 +156,7 @@ struct JoinRefusalTests {
                             serverPort: 45817, kernel: k).run()
         #expect(r.sessions[0].socket?.fd == 21680)
         #expect(r.sessions[0].transport == .tcp6)
-        #expect(r.sessions[0].socket?.peer == "[::ffff:127.0.0.1]:42390")
+        #expect(r.sessions[0].socket?.peer?.description == "[::ffff:127.0.0.1]:42390")
     }
 
     @Test("unix evidence is refused when it names a TCP socket, or one fd for two sessions")

@@ -6,7 +6,8 @@ import Testing
 @Suite("Zombie classes, one rule each")
 struct ZombieRulesTests {
     func tcp(_ state: TCPState, health: TCPHealth? = nil, sendQueue: UInt32 = 0) -> SocketView {
-        SocketView(transport: .tcp4, fd: 44, inode: 9, local: "10.0.0.1:3306", peer: "10.0.0.2:5000",
+        SocketView(transport: .tcp4, fd: 44, inode: 9, local: .inet(SocketAddress(ip: .v4(10, 0, 0, 1), port: 3306)),
+                   peer: SocketAddress(ip: .v4(10, 0, 0, 2), port: 5000),
                    tcpState: state, sendQueue: sendQueue, recvQueue: 0, health: health)
     }
 
@@ -37,11 +38,24 @@ struct ZombieRulesTests {
         ], unmatched: [tcp(.established), tcp(.timeWait)])
         ZombieRules.classify(&r, completeProcessList: true, idleSeconds: 60)
         #expect(r.sessions.map(\.zombie) == [[.clientGone], [.peerUnreachable], [.peerUnreachable], [.orphanSession], [.idle], [], []])
-        #expect(r.unmatchedZombie == [[.orphanSocket], []])
+        #expect(r.unmatchedSockets.map(\.zombie) == [[.orphanSocket], []])
 
         var partial = report([], unmatched: [tcp(.established)])
         ZombieRules.classify(&partial, completeProcessList: false, idleSeconds: nil)
-        #expect(partial.unmatchedZombie == [[]], "without PROCESS the processlist is partial: no orphans")
+        #expect(partial.unmatchedSockets.map(\.zombie) == [[]], "without PROCESS the processlist is partial: no orphans")
+    }
+
+    @Test("idle means TIME >= N, as pt-kill's --idle-time: a session in Sleep for exactly N seconds is idle, N-1 is not")
+    func idleBoundary() {
+        var r = report([
+            SessionView(row: ProcessListRow(id: 1, command: "Sleep", time: 60), socket: tcp(.established, health: health())),
+            SessionView(row: ProcessListRow(id: 2, command: "Sleep", time: 59), socket: tcp(.established, health: health())),
+            SessionView(row: ProcessListRow(id: 3, command: "Query", time: 600), socket: tcp(.established, health: health())),
+        ])
+        ZombieRules.classify(&r, completeProcessList: true, idleSeconds: 60)
+        #expect(r.sessions.map(\.zombie) == [[.idle], [], []])
+        ZombieRules.classify(&r, completeProcessList: true, idleSeconds: 0)
+        #expect(r.sessions[1].zombie == [.idle], "--idle 0: every session in Sleep")
     }
 
     @Test("class lists parse; unknown names do not")

@@ -7,43 +7,6 @@ import SockDiag
 import SyscallInjector
 import SystemPackage
 
-/// How a socket inside mysqld is cut. None frees a descriptor number mysqld still owns
-/// (shared/DESIGN.md section 2): mysqld's thread sees EOF or an error and closes its own fd.
-public enum CloseMethod: String, Sendable, CaseIterable {
-    /// Stop one mysqld thread, inject `M = dup(fd)`, check `/proc/<pid>/fd/M`, `shutdown(M)`, and
-    /// `close(M)` once at the end (several targets reuse M through `dup3`).
-    case ptrace
-    /// `pidfd_getfd` the socket into myconn, check its inode, `shutdown` it. Nothing is stopped.
-    case pidfd
-    /// SOCK_DESTROY over sock_diag in mysqld's network namespace (the client sees RST). TCP only.
-    case destroy
-}
-
-/// What happened to one target.
-public struct CloseOutcome: Sendable, Equatable {
-    public enum Result: Sendable, Equatable {
-        case done
-        /// Re-verification refused to act: nothing touched.
-        case refused(String)
-        case failed(String)
-        case dryRun
-    }
-
-    public var target: CloseTarget
-    public var result: Result
-    /// How long mysqld's thread was stopped (ptrace), shared by a batch.
-    public var freezeNanoseconds: UInt64?
-    public var socketGone: Bool?
-    public var sessionGone: Bool?
-}
-
-/// Why a method cannot run at all here.
-public enum MethodUnavailable: Error, Sendable, Equatable {
-    case ptrace(String)
-    case pidfd(String)
-    case destroy(String)
-}
-
 /// Runs one method over targets of one mysqld, re-verifying each target at the moment of acting.
 public struct SocketCloser {
     public var proc: ProcReader
@@ -54,11 +17,11 @@ public struct SocketCloser {
 
     /// Whether `method` can act on these targets here, checked before anything is shown or
     /// touched (the acting path checks again).
-    public func preflight(_ targets: [CloseTarget], method: CloseMethod) throws(MethodUnavailable) {
+    public func preflight(_ targets: [SocketRef], method: CloseMethod) throws(MethodUnavailable) {
         guard let pid = targets.first?.pid else { return }
         switch method {
         case .destroy:
-            if let unix = targets.first(where: { $0.socket.transport == .unix }) {
+            if let unix = targets.first(where: { $0.transport == .unix }) {
                 throw .destroy("SOCK_DESTROY works on TCP sockets only; fd \(unix.fd) is a unix socket: use --method pidfd or ptrace")
             }
         case .ptrace:
@@ -77,8 +40,8 @@ public struct SocketCloser {
 
     /// The seed's bare `close(fd)`, injected while every mysqld thread is stopped, so the fd
     /// cannot change between the check and the close. It still frees a number mysqld's thread
-    /// believes it owns (shared/DESIGN.md section 2): only on explicit request.
-    public func rawClose(_ targets: [CloseTarget]) throws(MethodUnavailable) -> [CloseOutcome] {
+    /// believes it owns (README, "Why not close(fd)"): only on explicit request.
+    public func rawClose(_ targets: [SocketRef]) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         guard let pid = targets.first?.pid else { return [] }
         try preflight(targets, method: .ptrace)
         let frozen: FrozenProcess
@@ -87,29 +50,29 @@ public struct SocketCloser {
         } catch {
             throw .ptrace("cannot stop every mysqld thread: \(error)")
         }
-        var outcomes: [CloseOutcome] = []
+        var outcomes: [ActionStep<CutDetail>] = []
         for t in targets {
             guard (try? proc.fdTarget(pid: pid, fd: t.fd)) == .socket(inode: t.inode) else {
-                outcomes.append(CloseOutcome(target: t, result: .refused("fd \(t.fd) is no longer socket inode \(t.inode)")))
+                outcomes.append(ActionStep(.refused("fd \(t.fd) is no longer socket inode \(t.inode)"), CutDetail()))
                 continue
             }
             do {
                 let rc = try frozen.threads[0].syscall(SyscallNumbers.close, [UInt64(t.fd)])
-                outcomes.append(CloseOutcome(target: t, result: rc == 0 ? .done : .failed("close in mysqld failed: \(Errno(rawValue: Int32(-rc)))")))
+                outcomes.append(ActionStep(rc == 0 ? .done : .failed("close in mysqld failed: \(Errno(rawValue: Int32(-rc)))"), CutDetail()))
             } catch {
-                outcomes.append(CloseOutcome(target: t, result: .failed("injection failed: \(error)")))
+                outcomes.append(ActionStep(.failed("injection failed: \(error)"), CutDetail()))
                 break
             }
         }
         frozen.release()
         for t in targets.dropFirst(outcomes.count) {
-            outcomes.append(CloseOutcome(target: t, result: .failed("not attempted after an injection failure")))
+            outcomes.append(ActionStep(.failed("not attempted after an injection failure"), CutDetail()))
         }
-        for i in outcomes.indices { outcomes[i].freezeNanoseconds = frozen.frozenNanoseconds }
+        for i in outcomes.indices { outcomes[i].detail.freezeNanoseconds = frozen.frozenNanoseconds }
         return outcomes
     }
 
-    public func close(_ targets: [CloseTarget], method: CloseMethod) throws(MethodUnavailable) -> [CloseOutcome] {
+    public func close(_ targets: [SocketRef], method: CloseMethod) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         guard let pid = targets.first?.pid else { return [] }
         precondition(targets.allSatisfy { $0.pid == pid }, "one mysqld per batch")
         switch method {
@@ -119,7 +82,7 @@ public struct SocketCloser {
         }
     }
 
-    func viaPidfd(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
+    func viaPidfd(_ targets: [SocketRef], pid: Int32) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         let pidfd: Pidfd
         do {
             pidfd = try Pidfd(pid: pid)
@@ -127,37 +90,36 @@ public struct SocketCloser {
             throw .pidfd("pidfd_open(\(pid)) failed: \(error)")
         }
         return targets.map { t in
-            let dup: Int32
+            let dup: OwnedDescriptor
             do {
                 dup = try pidfd.duplicate(t.fd)
             } catch .badFileDescriptor {
-                return CloseOutcome(target: t, result: .refused("fd \(t.fd) is closed now"))
+                return ActionStep(.refused("fd \(t.fd) is closed now"), CutDetail())
             } catch {
-                return CloseOutcome(target: t, result: .failed("pidfd_getfd(fd \(t.fd)) failed: \(error)"))
+                return ActionStep(.failed("pidfd_getfd(fd \(t.fd)) failed: \(error)"), CutDetail())
             }
-            defer { Glibc.close(dup) }
-            guard let inode = try? inodeOf(fd: dup), inode == t.inode else {
-                return CloseOutcome(target: t, result: .refused("fd \(t.fd) is no longer socket inode \(t.inode)"))
+            guard let inode = try? inodeOf(fd: dup.fd), inode == t.inode else {
+                return ActionStep(.refused("fd \(t.fd) is no longer socket inode \(t.inode)"), CutDetail())
             }
-            guard shutdown(dup, Int32(SHUT_RDWR)) == 0 else {
-                return CloseOutcome(target: t, result: .failed("shutdown failed: \(Errno(rawValue: errno))"))
+            guard shutdown(dup.fd, Int32(SHUT_RDWR)) == 0 else {
+                return ActionStep(.failed("shutdown failed: \(Errno(rawValue: errno))"), CutDetail())
             }
-            return CloseOutcome(target: t, result: .done)
+            return ActionStep(.done, CutDetail())
         }
     }
 
-    func viaDestroy(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
+    func viaDestroy(_ targets: [SocketRef], pid: Int32) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         try preflight(targets, method: .destroy)
         let diag: NetlinkSockDiag
         switch KernelSnapshot.openSockDiag(pid: pid, proc: proc) {
         case .success(let d): diag = d
         case .failure(let e): throw .destroy(e.reason)
         }
-        var outcomes: [CloseOutcome] = []
+        var outcomes: [ActionStep<CutDetail>] = []
         for t in targets {
-            let family = t.socket.transport == .tcp4 ? InetDiag.afInet : InetDiag.afInet6
-            guard let port = t.socket.local.flatMap(Self.port) else {
-                outcomes.append(CloseOutcome(target: t, result: .failed("no local port")))
+            let family = t.transport == .tcp4 ? InetDiag.afInet : InetDiag.afInet6
+            guard let port = t.local?.address?.port else {
+                outcomes.append(ActionStep(.failed("no local port"), CutDetail()))
                 continue
             }
             // The socket's kernel identity (cookie included) from a fresh dump; its inode must
@@ -167,24 +129,24 @@ public struct SocketCloser {
                 found = try diag.dumpSockets(family: family, states: InetDiag.allButListen, sourcePort: port)
                     .first { $0.entry.inode == t.inode }
             } catch {
-                outcomes.append(CloseOutcome(target: t, result: .failed("sock_diag dump failed: \(error)")))
+                outcomes.append(ActionStep(.failed("sock_diag dump failed: \(error)"), CutDetail()))
                 continue
             }
             guard let found, (try? proc.fdTarget(pid: pid, fd: t.fd)) == .socket(inode: t.inode) else {
-                outcomes.append(CloseOutcome(target: t, result: .refused("socket inode \(t.inode) is no longer at fd \(t.fd)")))
+                outcomes.append(ActionStep(.refused("socket inode \(t.inode) is no longer at fd \(t.fd)"), CutDetail()))
                 continue
             }
             switch Result(catching: { () throws(NetlinkSockDiag.DumpError) in try diag.destroy(found) }) {
             case .success(let errno):
-                outcomes.append(CloseOutcome(target: t, result: try Self.destroyResult(errno: errno)))
+                outcomes.append(ActionStep(try Self.destroyResult(errno: errno), CutDetail()))
             case .failure(let e):
-                outcomes.append(CloseOutcome(target: t, result: .failed("SOCK_DESTROY: \(e)")))
+                outcomes.append(ActionStep(.failed("SOCK_DESTROY: \(e)"), CutDetail()))
             }
         }
         return outcomes
     }
 
-    func viaPtrace(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
+    func viaPtrace(_ targets: [SocketRef], pid: Int32) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         let thread: InjectedThread
         do {
             thread = try InjectedThread(pid: pid, tid: pid, proc: proc)
@@ -194,7 +156,7 @@ public struct SocketCloser {
         } catch {
             throw .ptrace("cannot stop a mysqld thread: \(error)")
         }
-        var outcomes: [CloseOutcome] = []
+        var outcomes: [ActionStep<CutDetail>] = []
         var slot: Int32?
         for t in targets {
             outcomes.append(injectShutdown(t, thread: thread, slot: &slot))
@@ -205,9 +167,9 @@ public struct SocketCloser {
         }
         thread.release()
         let frozen = thread.frozenNanoseconds
-        for i in outcomes.indices { outcomes[i].freezeNanoseconds = frozen }
+        for i in outcomes.indices { outcomes[i].detail.freezeNanoseconds = frozen }
         for t in targets.dropFirst(outcomes.count) {
-            outcomes.append(CloseOutcome(target: t, result: .failed("the stopped thread went away"), freezeNanoseconds: frozen))
+            outcomes.append(ActionStep(.failed("the stopped thread went away"), CutDetail(freezeNanoseconds: frozen)))
         }
         return outcomes
     }
@@ -217,7 +179,7 @@ public struct SocketCloser {
     /// previous target's duplicate: one injection fewer per target). Whatever mysqld does with
     /// `fd` meanwhile, M is checked from outside to be the expected socket before it is shut
     /// down; the caller closes M once, at the end.
-    func injectShutdown(_ t: CloseTarget, thread: InjectedThread, slot: inout Int32?) -> CloseOutcome {
+    func injectShutdown(_ t: SocketRef, thread: InjectedThread, slot: inout Int32?) -> ActionStep<CutDetail> {
         do {
             let m: Int64
             if let slot {
@@ -226,26 +188,26 @@ public struct SocketCloser {
                 m = try thread.syscall(SyscallNumbers.dup, [UInt64(t.fd)])
             }
             guard m >= 0 else {
-                return CloseOutcome(target: t, result: .refused("duplicating fd \(t.fd) in mysqld failed: \(Errno(rawValue: Int32(-m)))"))
+                return ActionStep(.refused("duplicating fd \(t.fd) in mysqld failed: \(Errno(rawValue: Int32(-m)))"), CutDetail())
             }
             slot = Int32(m)
             guard (try? proc.fdTarget(pid: t.pid, fd: Int32(m))) == .socket(inode: t.inode) else {
-                return CloseOutcome(target: t, result: .refused("fd \(t.fd) is no longer socket inode \(t.inode)"))
+                return ActionStep(.refused("fd \(t.fd) is no longer socket inode \(t.inode)"), CutDetail())
             }
             let rc = try thread.syscall(SyscallNumbers.shutdown, [UInt64(m), UInt64(SHUT_RDWR)])
             guard rc == 0 else {
-                return CloseOutcome(target: t, result: .failed("shutdown in mysqld failed: \(Errno(rawValue: Int32(-rc)))"))
+                return ActionStep(.failed("shutdown in mysqld failed: \(Errno(rawValue: Int32(-rc)))"), CutDetail())
             }
-            return CloseOutcome(target: t, result: .done)
+            return ActionStep(.done, CutDetail())
         } catch {
             thread.release()
-            return CloseOutcome(target: t, result: .failed("injection failed: \(error)"))
+            return ActionStep(.failed("injection failed: \(error)"), CutDetail())
         }
     }
 
     /// What the kernel's answer to SOCK_DESTROY means: nil is done; EOPNOTSUPP means this kernel
     /// cannot do it at all (no CONFIG_INET_DIAG_DESTROY), so nothing else is tried either.
-    static func destroyResult(errno: Int32?) throws(MethodUnavailable) -> CloseOutcome.Result {
+    static func destroyResult(errno: Int32?) throws(MethodUnavailable) -> ActionResult {
         switch errno {
         case nil: return .done
         case EOPNOTSUPP?:
@@ -256,7 +218,4 @@ public struct SocketCloser {
         }
     }
 
-    static func port(_ endpoint: String) -> UInt16? {
-        endpoint.lastIndex(of: ":").flatMap { UInt16(endpoint[endpoint.index(after: $0)...]) }
-    }
 }

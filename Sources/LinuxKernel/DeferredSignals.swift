@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT held back on the calling thread (`pthread_sigmask(3)`)
+/// from `init` until `release()` (or deinit): a signal sent meanwhile stays pending instead of
+/// ending the process. `take()` dequeues one (`sigtimedwait(2)` with a zero timeout) so that
+/// code that must finish first (restore registers, restore socket options, write the outcome)
+/// can end early and say why, rather than die with half its work done.
+///
+/// Nesting is safe: each holder restores the mask it found, so an inner release keeps what an
+/// outer holder blocked. Threads started while signals are held inherit the mask.
+public final class DeferredSignals {
+    public static let held: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+
+    private var previous = sigset_t()
+    private var holding = true
+    /// The first signal `take()` dequeued.
+    public private(set) var taken: Int32?
+
+    public init() {
+        var set = Self.heldSet()
+        pthread_sigmask(SIG_BLOCK, &set, &previous)
+    }
+
+    deinit { release() }
+
+    /// A held signal that has arrived, taken off the queue (it will not be delivered when the
+    /// mask is restored); nil when none is pending.
+    public func take() -> Int32? {
+        var set = Self.heldSet()
+        var zero = timespec(tv_sec: 0, tv_nsec: 0)
+        let s = sigtimedwait(&set, nil, &zero)
+        guard s > 0 else { return nil }
+        if taken == nil { taken = s }
+        return s
+    }
+
+    /// Restores the mask found at `init`; a signal still pending is delivered then. Idempotent.
+    public func release() {
+        guard holding else { return }
+        holding = false
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+    }
+
+    static func heldSet() -> sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in held { sigaddset(&set, s) }
+        return set
+    }
+}

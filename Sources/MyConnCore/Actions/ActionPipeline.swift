@@ -1,0 +1,253 @@
+import LinuxKernel
+import MySQLSessions
+import ProcFS
+import SystemPackage
+
+/// What happened to one target.
+public enum ActionResult: Error, Sendable, Equatable {
+    case done
+    /// Re-verification at the moment of acting refused: nothing touched.
+    case refused(String)
+    case failed(String)
+    case dryRun
+    /// Acted, then a signal (INT, TERM, HUP) ended the wait before the outcome was known.
+    case interrupted(String)
+
+    public var name: String {
+        switch self {
+        case .done: return "done"
+        case .refused: return "refused"
+        case .failed: return "failed"
+        case .dryRun: return "dry-run"
+        case .interrupted: return "interrupted"
+        }
+    }
+
+    public var message: String? {
+        switch self {
+        case .refused(let m), .failed(let m), .interrupted(let m): return m
+        case .done, .dryRun: return nil
+        }
+    }
+}
+
+/// What the wait after an action watches, per target acted on.
+public struct WaitGoal: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// mysqld's descriptor no longer refers to the target's inode.
+    public static let socketGone = WaitGoal(rawValue: 1)
+    /// The session left the processlist (where SQL is available).
+    public static let sessionGone = WaitGoal(rawValue: 2)
+    /// The session runs no statement any more (`Query`/`Killed`), or is gone.
+    public static let queryEnded = WaitGoal(rawValue: 4)
+}
+
+/// One target's step as the method took it.
+public struct ActionStep<Detail: Sendable & Equatable>: Sendable, Equatable {
+    public var result: ActionResult
+    public var detail: Detail
+
+    public init(_ result: ActionResult, _ detail: Detail) {
+        self.result = result
+        self.detail = detail
+    }
+}
+
+/// One target and everything known of it at the end: the only result type of every action.
+public struct ActionOutcome<Detail: Sendable & Equatable>: Sendable, Equatable {
+    public var target: ActionTarget
+    public var result: ActionResult
+    public var detail: Detail
+    /// nil: not watched (nothing to wait for, not acted on, or `--wait 0`).
+    public var socketGone: Bool?
+    public var sessionGone: Bool?
+    /// The session's row at the end of the wait, when it is still there.
+    public var after: ProcessListRow?
+}
+
+/// What the pipeline lends a method while it acts.
+public struct ActionContext {
+    public var proc: ProcReader
+    /// Held INT/TERM/HUP/QUIT: a method with a long act (probe) ends it early when one is taken.
+    public var signals: DeferredSignals
+}
+
+/// An action's own part: how it checks, re-verifies and acts. Everything around it (dedupe,
+/// preview and confirmation, audit, waiting, signals) is the pipeline's, once for all.
+public protocol ActionMethod {
+    associatedtype Detail: Sendable & Equatable
+    /// The audit log's `action` and `method`.
+    var action: String { get }
+    var method: String { get }
+    /// The detail of a target not acted on (dry run, not attempted).
+    var noDetail: Detail { get }
+    /// Whether the method can act on these targets at all, checked before anything is shown.
+    func preflight(_ targets: [ActionTarget]) throws(MethodUnavailable)
+    /// Re-verifies each target at the moment of acting, then acts: one step per target, in order.
+    /// - Throws: ``MethodUnavailable`` when nothing could be done at all.
+    func act(_ targets: [ActionTarget], context: ActionContext) throws(MethodUnavailable) -> [ActionStep<Detail>]
+    /// What to wait for after a step.
+    func goal(after step: ActionStep<Detail>, target: ActionTarget) -> WaitGoal
+    /// The outcome's own fields, after the target's, in the audit log and `--json`.
+    func writeFields(of outcome: ActionOutcome<Detail>, to w: JSONWriter)
+    /// Whether the target's record carries `transport`.
+    var recordsTransport: Bool { get }
+}
+
+/// Why a method cannot run at all here. Raised before anything was touched.
+public enum MethodUnavailable: Error, Sendable, Equatable {
+    case ptrace(String)
+    case pidfd(String)
+    case destroy(String)
+    case sql(String)
+
+    public var message: String {
+        switch self {
+        case .ptrace(let m), .pidfd(let m), .destroy(let m), .sql(let m): return m
+        }
+    }
+}
+
+/// Sessions as they are now, for the wait (``MySQLConnection`` is the real one).
+public protocol SessionLookup {
+    func sessions(_ ids: [UInt64]) throws(MySQLError) -> [ProcessListRow]
+}
+
+extension MySQLConnection: SessionLookup {}
+
+/// resolve (the caller) → dedupe → preflight → preview and confirm → intent records → act
+/// (the method re-verifies) → wait, on one clock → outcome records. INT, TERM and HUP are held
+/// from the first record to the last: one arriving during the wait ends the wait, not the
+/// process, and the targets still pending are recorded as interrupted.
+public struct ActionPipeline<Method: ActionMethod> {
+    public var method: Method
+    public var dryRun: Bool
+    /// Seconds to watch for each target's goal; 0: do not watch.
+    public var waitSeconds: Double
+    public var audit: AuditLog
+    /// nil when SQL is not available (kernel-only targets).
+    public var sessions: (any SessionLookup)?
+    public var proc: ProcReader
+
+    public init(method: Method, dryRun: Bool, waitSeconds: Double, audit: AuditLog,
+                sessions: (any SessionLookup)?, proc: ProcReader = ProcReader()) {
+        self.method = method
+        self.dryRun = dryRun
+        self.waitSeconds = waitSeconds
+        self.audit = audit
+        self.sessions = sessions
+        self.proc = proc
+    }
+
+    public enum Stop: Error {
+        case methodUnavailable(MethodUnavailable)
+        /// The intent record could not be written: nothing was done.
+        case auditLog(path: String, Errno)
+        case notConfirmed
+    }
+
+    public struct Run {
+        public var outcomes: [ActionOutcome<Method.Detail>]
+        /// The signal that ended the wait (or arrived while acting), taken off the queue.
+        public var interruptedBy: Int32?
+        /// An outcome record that could not be written (the action was done).
+        public var auditError: Errno?
+    }
+
+    /// - Parameter confirm: shown the targets, each once, after the method's checks; false: nothing is done.
+    public func run(_ targets: [ActionTarget], confirm: ([ActionTarget]) -> Bool) throws(Stop) -> Run {
+        let targets = targets.uniqued()
+        do { try method.preflight(targets) } catch { throw .methodUnavailable(error) }
+        guard confirm(targets) else { throw .notConfirmed }
+        let signals = DeferredSignals()
+        defer { signals.release() }
+        var run = Run(outcomes: [], interruptedBy: nil, auditError: nil)
+        if dryRun || targets.isEmpty {
+            run.outcomes = targets.map { ActionOutcome(target: $0, result: .dryRun, detail: method.noDetail) }
+        } else {
+            for t in targets {
+                do { try record(.intent, target: t, outcome: nil) } catch { throw .auditLog(path: audit.path, error) }
+            }
+            let steps: [ActionStep<Method.Detail>]
+            do {
+                steps = try method.act(targets, context: ActionContext(proc: proc, signals: signals))
+            } catch {
+                for t in targets {
+                    let o = ActionOutcome(target: t, result: .failed(error.message), detail: method.noDetail)
+                    try? record(.outcome, target: t, outcome: o)
+                }
+                throw .methodUnavailable(error)
+            }
+            run.outcomes = zip(targets, steps).map { ActionOutcome(target: $0, result: $1.result, detail: $1.detail) }
+            let goals = zip(targets, steps).map { method.goal(after: $1, target: $0) }
+            // A signal taken while acting (a probe ends early) or pending now: no wait.
+            if signals.taken == nil && signals.take() == nil {
+                watch(&run.outcomes, goals: goals, signals: signals)
+            }
+        }
+        for o in run.outcomes {
+            do { try record(.outcome, target: o.target, outcome: o) } catch { run.auditError = run.auditError ?? error }
+        }
+        run.interruptedBy = signals.taken ?? signals.take()
+        return run
+    }
+
+    enum Phase: String { case intent, outcome }
+
+    func record(_ phase: Phase, target: ActionTarget, outcome: ActionOutcome<Method.Detail>?) throws(Errno) {
+        let w = JSONWriter()
+        w.object {
+            w.field("time", AuditLog.timestamp())
+            w.field("uid", Int64(AuditLog.uid))
+            w.field("action", method.action)
+            w.field("method", method.method)
+            w.field("dry_run", dryRun)
+            w.field("phase", phase.rawValue)
+            target.writeFields(to: w, transport: method.recordsTransport)
+            if let outcome { method.writeFields(of: outcome, to: w) }
+        }
+        try audit.append(w.text)
+    }
+
+    /// Polls every 10 ms until each target's goal is reached or the wait is over. A signal ends
+    /// it early (``DeferredSignals/taken``): targets still pending then are `interrupted`.
+    func watch(_ outcomes: inout [ActionOutcome<Method.Detail>], goals: [WaitGoal], signals: DeferredSignals) {
+        guard waitSeconds > 0 else { return }
+        let deadline = Deadline(after: waitSeconds)
+        var pending = outcomes.indices.filter { outcomes[$0].result == .done && !goals[$0].isEmpty }
+        while !pending.isEmpty {
+            var still: [Int] = []
+            let sqlIDs = pending.compactMap { i -> UInt64? in
+                goals[i].isDisjoint(with: [.sessionGone, .queryEnded]) ? nil : outcomes[i].target.session?.id
+            }
+            let rows = sqlIDs.isEmpty ? nil : (try? sessions?.sessions(sqlIDs)).map { rows in
+                Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            }
+            for i in pending {
+                var waiting = false
+                if goals[i].contains(.socketGone), let s = outcomes[i].target.socket, outcomes[i].socketGone != true {
+                    outcomes[i].socketGone = (try? proc.fdTarget(pid: s.pid, fd: s.fd)) != .socket(inode: s.inode)
+                    waiting = outcomes[i].socketGone != true
+                }
+                if let rows, let id = outcomes[i].target.session?.id, !goals[i].isDisjoint(with: [.sessionGone, .queryEnded]) {
+                    let row = rows[id]
+                    outcomes[i].sessionGone = row == nil
+                    outcomes[i].after = row
+                    if goals[i].contains(.sessionGone) { waiting = waiting || row != nil }
+                    if goals[i].contains(.queryEnded) { waiting = waiting || row?.command == "Query" || row?.command == "Killed" }
+                }
+                if waiting { still.append(i) }
+            }
+            pending = still
+            if pending.isEmpty || deadline.passed { return }
+            if let s = signals.take() {
+                for i in pending {
+                    outcomes[i].result = .interrupted("\(signalName(s)) during the wait: acted, outcome not yet known")
+                }
+                return
+            }
+            Deadline.sleep(milliseconds: 10)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import MySQLSessions
+import ProcFS
+
+/// How a socket inside mysqld is cut. None frees a descriptor number mysqld still owns
+/// (README, "Why not close(fd)"): mysqld's thread sees EOF or an error and closes its own fd.
+public enum CloseMethod: String, Sendable, CaseIterable {
+    /// Stop one mysqld thread, inject `M = dup(fd)`, check `/proc/<pid>/fd/M`, `shutdown(M)`, and
+    /// `close(M)` once at the end (several targets reuse M through `dup3`).
+    case ptrace
+    /// `pidfd_getfd` the socket into myconn, check its inode, `shutdown` it. Nothing is stopped.
+    case pidfd
+    /// SOCK_DESTROY over sock_diag in mysqld's network namespace (the client sees RST). TCP only.
+    case destroy
+}
+
+/// A close's own part of one target's outcome.
+public struct CutDetail: Sendable, Equatable {
+    /// How long mysqld's thread was stopped (ptrace), shared by a batch.
+    public var freezeNanoseconds: UInt64?
+    /// `--kill-after`: whether KILL CONNECTION was sent after the cut (nil: not asked, or not cut).
+    public var killSent: Bool?
+
+    public init(freezeNanoseconds: UInt64? = nil, killSent: Bool? = nil) {
+        self.freezeNanoseconds = freezeNanoseconds
+        self.killSent = killSent
+    }
+}
+
+/// Ends sessions by SQL; ``MySQLConnection`` is the real one.
+public protocol SessionKiller {
+    func kill(_ id: UInt64, queryOnly: Bool) throws(MySQLError)
+}
+
+extension MySQLConnection: SessionKiller {}
+
+/// `myconn close`: cut each target's socket inside mysqld (``SocketCloser``). With `killAfter`,
+/// each cut is followed by `KILL CONNECTION`: the client has already seen a network failure,
+/// and the server stops the session's work at once (a session in SLEEP or a lock wait would
+/// otherwise go on until it next looks at its socket, holding its locks).
+public struct SocketCut: ActionMethod {
+    public var how: CloseMethod
+    /// The seed's bare close(fd) under a full freeze (`--raw-close`).
+    public var rawClose: Bool
+    public var killAfter: (any SessionKiller)?
+    public var proc: ProcReader
+
+    public init(how: CloseMethod, rawClose: Bool = false, killAfter: (any SessionKiller)? = nil, proc: ProcReader = ProcReader()) {
+        self.how = how
+        self.rawClose = rawClose
+        self.killAfter = killAfter
+        self.proc = proc
+    }
+
+    public var action: String { "close" }
+    public var method: String { rawClose ? "ptrace-raw-close" : how.rawValue }
+    public var noDetail: CutDetail { CutDetail() }
+    public var recordsTransport: Bool { true }
+
+    public func preflight(_ targets: [ActionTarget]) throws(MethodUnavailable) {
+        try SocketCloser(proc: proc).preflight(targets.compactMap(\.socket), method: rawClose ? .ptrace : how)
+    }
+
+    public func act(_ targets: [ActionTarget], context: ActionContext) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
+        let closer = SocketCloser(proc: proc)
+        let sockets = targets.map { $0.socket! }
+        var steps = try rawClose ? closer.rawClose(sockets) : closer.close(sockets, method: how)
+        if let killAfter {
+            for (i, t) in targets.enumerated() where steps[i].result == .done {
+                guard let id = t.session?.id else { continue }
+                steps[i].detail.killSent = (try? killAfter.kill(id, queryOnly: false)) != nil
+            }
+        }
+        return steps
+    }
+
+    public func goal(after step: ActionStep<CutDetail>, target: ActionTarget) -> WaitGoal {
+        step.result == .done ? [.socketGone, .sessionGone] : []
+    }
+
+    public func writeFields(of o: ActionOutcome<CutDetail>, to w: JSONWriter) {
+        w.field("outcome", o.result.name)
+        w.field("message", o.result.message)
+        w.field("freeze_us", o.detail.freezeNanoseconds.map { Int64($0 / 1000) })
+        w.field("socket_gone", o.socketGone)
+        w.field("session_gone", o.sessionGone)
+        w.field("kill_sent", o.detail.killSent)
+    }
+}

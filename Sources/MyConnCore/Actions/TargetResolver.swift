@@ -1,0 +1,98 @@
+import MySQLSessions
+import ProcFS
+
+/// Why a target cannot be acted on. Raised before anything is touched.
+public enum TargetError: Error, Equatable, Sendable {
+    case unknownSession(UInt64)
+    case ownConnection(UInt64)
+    case notProven(UInt64, String)
+    case fdNotSocket(fd: Int32, pid: Int32)
+    case fdMissing(fd: Int32, pid: Int32)
+    case notAConnection(fd: Int32, pid: Int32)
+    case peerNotFound(SocketAddress)
+    case peerAmbiguous(SocketAddress, count: Int)
+    case notMysqld(pid: Int32, comm: String)
+    case processGone(pid: Int32)
+    case kernel(ProcError)
+}
+
+/// Turns what the user named (session ids, zombie classes, or mysqld's pid with peers and
+/// descriptors) into proven targets. Each result is deduplicated by the pipeline.
+public enum TargetResolver {
+    /// Targets for session ids, from a `list` report (the same join and proofs).
+    public static func fromSessions(_ ids: [UInt64], report: ListReport, selfID: UInt64?) throws(TargetError) -> [ActionTarget] {
+        guard let pid = report.server.pid else { throw .notMysqld(pid: 0, comm: "?") }
+        var out: [ActionTarget] = []
+        for id in ids {
+            if id == selfID { throw .ownConnection(id) }
+            guard let s = report.sessions.first(where: { $0.row.id == id }) else { throw .unknownSession(id) }
+            guard let ref = s.socket?.reference(pid: pid) else {
+                throw .notProven(id, s.unresolved ?? "no client socket")
+            }
+            out.append(ActionTarget(session: s.row, socket: ref))
+        }
+        return out
+    }
+
+    /// Targets for zombie classes: sessions of those classes with a proven socket, and sockets
+    /// without a session of those classes. Sessions whose socket is not proven are returned as
+    /// skipped, with the reason (an orphan session has no socket to cut: `kill` it).
+    public static func fromZombies(_ classes: [ZombieClass], report: ListReport)
+        -> (targets: [ActionTarget], skipped: [(id: UInt64, why: String)]) {
+        guard let pid = report.server.pid else { return ([], []) }
+        var targets: [ActionTarget] = []
+        var skipped: [(UInt64, String)] = []
+        for s in report.sessions where !Set(s.zombie).isDisjoint(with: classes) {
+            if let ref = s.socket?.reference(pid: pid) {
+                targets.append(ActionTarget(session: s.row, socket: ref))
+            } else {
+                skipped.append((s.row.id, s.unresolved ?? "no socket"))
+            }
+        }
+        for socket in report.unmatchedSockets {
+            guard let zombie = socket.zombie, !Set(zombie).isDisjoint(with: classes),
+                  let ref = socket.reference(pid: pid) else { continue }
+            targets.append(ActionTarget(session: nil, socket: ref))
+        }
+        return (targets, skipped)
+    }
+
+    /// Targets from the kernel alone (no SQL): by peer address and/or fd of a given mysqld pid.
+    /// `force` accepts a process not named mysqld/mariadbd.
+    public static func fromKernel(pid: Int32, peers: [SocketAddress], fds: [Int32], force: Bool,
+                                  proc: ProcReader, source: KernelSource) throws(TargetError) -> [ActionTarget] {
+        guard proc.exists(pid: pid) else { throw .processGone(pid: pid) }
+        let comm = (try? proc.comm(pid: pid)) ?? "?"
+        if !force && !MysqldLocator.serverNames.contains(comm) { throw .notMysqld(pid: pid, comm: comm) }
+        let kernel: KernelSnapshot
+        do {
+            kernel = try KernelSnapshot.read(pid: pid, proc: proc, source: source, serverPort: 0)
+        } catch {
+            throw .kernel(error)
+        }
+        guard let table = kernel.fds else { throw .kernel(kernel.fdError ?? .permissionDenied(path: proc.path(pid, "fd").string)) }
+        let fdByInode = kernel.fdBySocketInode()
+        let listeners = Set(kernel.tcp.filter { $0.state == .listen && fdByInode[$0.inode] != nil }.map(\.local.port))
+        let connected = kernel.tcp.filter { $0.state != .listen && $0.inode != 0 && fdByInode[$0.inode] != nil }
+        func target(_ view: SocketView) -> ActionTarget { ActionTarget(session: nil, socket: view.reference(pid: pid)) }
+        var out: [ActionTarget] = []
+        for peer in peers {
+            let found = connected.filter { $0.peer.normalized == peer.normalized && listeners.contains($0.local.port) }
+            guard !found.isEmpty else { throw .peerNotFound(peer) }
+            guard found.count == 1, let fd = fdByInode[found[0].inode] else { throw .peerAmbiguous(peer, count: found.count) }
+            out.append(target(SocketView(tcp: found[0], fd: fd)))
+        }
+        for fd in fds {
+            guard let entry = table[fd] else { throw .fdMissing(fd: fd, pid: pid) }
+            guard let inode = entry.socketInode else { throw .fdNotSocket(fd: fd, pid: pid) }
+            if let e = connected.first(where: { $0.inode == inode }) {
+                out.append(target(SocketView(tcp: e, fd: fd)))
+            } else if let u = kernel.unix.first(where: { $0.inode == inode && $0.isConnectedStream }) {
+                out.append(target(SocketView(unix: u, fd: fd)))
+            } else {
+                throw .notAConnection(fd: fd, pid: pid)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,96 @@
+import MyConnCore
+import MySQLSessions
+
+/// Every error the core raises, mapped in this one file to its exit status and the one line
+/// that says what to do next.
+extension Failure {
+    /// A login or connection that failed.
+    init(_ error: MySQLError, host: String?) {
+        switch error.kind {
+        case .cannotConnect:
+            self.init(.cannotConnect, "cannot reach the server: \(error.message); check -h/-P/-S and that mysqld is running")
+        case .unknownHost:
+            self.init(.cannotConnect, "unknown host '\(host ?? "")': \(error.message); check -h")
+        case .accessDenied:
+            self.init(.accessDenied, "login refused: \(error.message); check -u and -p, MYSQL_PWD or the [client] group of ~/.my.cnf")
+        case .tooManyConnections:
+            self.init(.tooManyConnections, "the server accepts no login now: \(error.message)")
+        case .client where error.code == 0:
+            self.init(.usage, error.message)
+        case .client, .query:
+            self.init(.internalError, "MySQL client error: \(error)")
+        }
+    }
+
+    init(_ error: ListError) {
+        switch error {
+        case .sql(let e):
+            self.init(.internalError, "reading the processlist failed: \(e)")
+        case .locate(let e):
+            self.init(e)
+        case .kernel(.processGone(let pid)):
+            self.init(.mysqldNotFound, "mysqld (pid \(pid)) exited while its sockets were read")
+        case .kernel(.permissionDenied(let path)):
+            self.init(.incomplete, "no permission to read \(path); run as root or with CAP_SYS_PTRACE")
+        case .kernel(let e):
+            self.init(.internalError, "reading mysqld's sockets failed: \(e)")
+        }
+    }
+
+    init(_ error: LocateError) {
+        switch error {
+        case .notFound(let why):
+            self.init(.mysqldNotFound, "cannot find mysqld's process: \(why); pass --pid PID (mysqld's pid as seen from this host)")
+        case .notMysqld(let pid, let comm, let port):
+            self.init(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it has no listening socket on port \(port); pass mysqld's pid or omit --pid")
+        case .processGone(let pid):
+            self.init(.mysqldNotFound, "no process has pid \(pid); pass mysqld's pid or omit --pid")
+        case .ambiguous(let pids, let port):
+            self.init(.mysqldNotFound, "several mysqld processes listen on port \(port) (pids \(pids.map(String.init).joined(separator: ", "))); pass --pid")
+        }
+    }
+
+    init(_ error: TargetError) {
+        switch error {
+        case .unknownSession(let id):
+            self.init(.badTarget, "no session \(id) on this server (see myconn list); nothing was done")
+        case .ownConnection(let id):
+            self.init(.badTarget, "session \(id) is myconn's own connection; nothing was done")
+        case .notProven(let id, let why):
+            self.init(.badTarget, "session \(id)'s socket is not proven (\(why)); nothing was done: use --pid with --peer or --fd")
+        case .fdNotSocket(let fd, let pid):
+            self.init(.badTarget, "fd \(fd) of pid \(pid) is not a socket; nothing was done")
+        case .fdMissing(let fd, let pid):
+            self.init(.badTarget, "pid \(pid) has no fd \(fd); nothing was done")
+        case .notAConnection(let fd, let pid):
+            self.init(.badTarget, "fd \(fd) of pid \(pid) is not a TCP or unix-socket connection of mysqld; nothing was done")
+        case .peerNotFound(let p):
+            self.init(.badTarget, "mysqld has no connection from \(p); nothing was done (see myconn list)")
+        case .peerAmbiguous(let p, let n):
+            self.init(.badTarget, "\(n) mysqld connections have peer \(p); nothing was done: use --fd")
+        case .notMysqld(let pid, let comm):
+            self.init(.badTarget, "pid \(pid) is \(comm), not mysqld or mariadbd; nothing was done (--force to act anyway)")
+        case .processGone(let pid):
+            self.init(.mysqldNotFound, "no process has pid \(pid); nothing was done")
+        case .kernel(.permissionDenied(let path)):
+            self.init(.incomplete, "no permission to read \(path); run as root or with CAP_SYS_PTRACE; nothing was done")
+        case .kernel(let e):
+            self.init(.internalError, "reading mysqld's sockets failed: \(e); nothing was done")
+        }
+    }
+
+    init(_ error: MethodUnavailable) {
+        self.init(.methodUnavailable, "\(error.message); nothing was done")
+    }
+
+    init<M>(_ stop: ActionPipeline<M>.Stop) {
+        switch stop {
+        case .methodUnavailable(let e):
+            self.init(e)
+        case .auditLog(let path, let errno):
+            self.init(.auditLog, "cannot write the audit log \(path) (\(errno)); nothing was done: pass --audit-log PATH")
+        case .notConfirmed:
+            self.init(.notConfirmed, "nothing done: not confirmed")
+        }
+    }
+}
