@@ -67,7 +67,7 @@ peak_mb() {
     /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-time_one() {  # CSV COMMAND [NAME COMMAND]...: one hyperfine session
+time_one() {  # CSV NAME COMMAND [NAME COMMAND]...: one hyperfine session, the commands by name
     local csv=$1; shift
     local args=()
     while [ $# -gt 0 ]; do args+=(-n "$1" "$2"); shift 2; done
