@@ -48,7 +48,7 @@ struct CloseCommand: ParsableCommand {
         DANGEROUS: the seed's bare close(fd), injected while every mysqld thread is stopped. It frees a \
         descriptor number mysqld's thread still owns: the next connection can receive that number and \
         this session's unsent rows; under pool-of-threads the session may never end, and its timeout \
-        later cuts an innocent connection (README, "Why not close(fd)"). Stopping every thread stalls \
+        later cuts an innocent connection (docs/facts.md section 2). Stopping every thread stalls \
         all clients for the duration.
         """)
     var rawClose = false

@@ -40,7 +40,7 @@ public struct SocketCloser {
 
     /// The seed's bare `close(fd)`, injected while every mysqld thread is stopped, so the fd
     /// cannot change between the check and the close. It still frees a number mysqld's thread
-    /// believes it owns (README, "Why not close(fd)"): only on explicit request.
+    /// believes it owns (docs/facts.md section 2): only on explicit request.
     public func rawClose(_ targets: [SocketRef]) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         guard let pid = targets.first?.pid else { return [] }
         try preflight(targets, method: .ptrace)

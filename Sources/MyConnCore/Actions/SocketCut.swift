@@ -2,7 +2,7 @@ import MySQLSessions
 import ProcFS
 
 /// How a socket inside mysqld is cut. None frees a descriptor number mysqld still owns
-/// (README, "Why not close(fd)"): mysqld's thread sees EOF or an error and closes its own fd.
+/// (docs/facts.md section 2): mysqld's thread sees EOF or an error and closes its own fd.
 public enum CloseMethod: String, Sendable, CaseIterable {
     /// Stop one mysqld thread, inject `M = dup(fd)`, check `/proc/<pid>/fd/M`, `shutdown(M)`, and
     /// `close(M)` once at the end (several targets reuse M through `dup3`).
