@@ -4,24 +4,12 @@ import Testing
 /// Runs myconn, sends `signal` after `milliseconds`, and waits for it. `signalled` is set
 /// when the signal ended the process (not myconn's own exit).
 func myconnSignalled(_ args: [String], after milliseconds: UInt32, signal: Int32) throws -> (result: RunResult, signalled: Bool) {
-    let p = Process()
-    p.executableURL = productsDir.appendingPathComponent("myconn")
-    p.arguments = args
-    let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("myconn-stderr-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: errPath.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: errPath) }
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = try FileHandle(forWritingTo: errPath)
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    usleep(milliseconds * 1000)
-    kill(p.processIdentifier, signal)
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    let errData = (try? Data(contentsOf: errPath)) ?? Data()
-    return (RunResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self)), p.terminationReason == .uncaughtSignal)
+    var signalled = false
+    let r = try run(productsDir.appendingPathComponent("myconn").path, args, started: { pid in
+        usleep(milliseconds * 1000)
+        kill(pid, signal)
+    }, signalled: &signalled)
+    return (r, signalled)
 }
 
 /// Every record of an audit log.

@@ -23,9 +23,11 @@ struct RunResult {
     var stderr: String
 }
 
-/// Runs a program to completion and captures its output.
+/// Runs a program to completion and captures its output. `started` is called with the child's
+/// pid once it runs (to signal it, say); `signalled` says whether a signal ended it.
 @discardableResult
-func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> RunResult {
+func run(_ path: String, _ args: [String], environment: [String: String]? = nil, started: ((Int32) -> Void)? = nil,
+         signalled: UnsafeMutablePointer<Bool>? = nil) throws -> RunResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
@@ -39,8 +41,10 @@ func run(_ path: String, _ args: [String], environment: [String: String]? = nil)
     p.standardError = try FileHandle(forWritingTo: errPath)
     p.standardInput = FileHandle.nullDevice
     try p.run()
+    started?(p.processIdentifier)
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
+    signalled?.pointee = p.terminationReason == .uncaughtSignal
     let errData = (try? Data(contentsOf: errPath)) ?? Data()
     return RunResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                      stderr: String(decoding: errData, as: UTF8.self))
