@@ -2,7 +2,7 @@
 @preconcurrency import Glibc
 #endif
 import CShims
-import ProcFS
+import SocketModel
 import SockDiag
 import SystemPackage
 

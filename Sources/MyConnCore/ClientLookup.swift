@@ -1,5 +1,6 @@
 import LinuxKernel
 import ProcFS
+import SocketModel
 import SockDiag
 
 /// `list --clients`: the processes on this host at the other end of mysqld's connections.

@@ -3,6 +3,7 @@
 #endif
 import LinuxKernel
 import ProcFS
+import SocketModel
 import SockDiag
 import Synchronization
 import SystemPackage

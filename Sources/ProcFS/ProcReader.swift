@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import SocketModel
 import SystemPackage
 
 /// A failure to read something under /proc, with what it concerns.
@@ -250,21 +251,5 @@ public struct ProcReader: Sendable {
             if let pid = Int32(name) { out.append(pid) }
         }
         return out
-    }
-}
-
-/// A process holding a socket (``ProcReader/socketOwners(of:except:)``).
-public struct SocketOwner: Sendable, Equatable, Hashable {
-    public var pid: Int32
-    public var command: String
-    public var uid: UInt32?
-    /// The descriptor in that process.
-    public var fd: Int32
-
-    public init(pid: Int32, command: String, uid: UInt32?, fd: Int32) {
-        self.pid = pid
-        self.command = command
-        self.uid = uid
-        self.fd = fd
     }
 }

@@ -1,4 +1,4 @@
-import ProcFS
+import SocketModel
 
 /// The inet_diag part of NETLINK_SOCK_DIAG (`sock_diag(7)`, `linux/inet_diag.h`): requests as
 /// bytes, replies from bytes. Pure; the socket is elsewhere.
@@ -131,7 +131,9 @@ public enum InetDiag {
         while a + 4 <= o + length {
             let alen = Int(read16(b, a)), atype = read16(b, a + 2)
             guard alen >= 4, a + alen <= o + length else { break }
-            if atype == UInt16(inetDiagInfo) { health = tcpInfo(b, at: a + 4, length: alen - 4) }
+            if atype == UInt16(inetDiagInfo) {
+                health = b.withUnsafeBytes { TCPHealth(tcpInfo: UnsafeRawBufferPointer(rebasing: $0[(a + 4)..<(a + alen)])) }
+            }
             a += (alen + 3) & ~3
         }
         return TCPSocketEntry(
@@ -140,15 +142,6 @@ public enum InetDiag {
             // For listeners the kernel puts the backlog limit in wqueue; /proc/net/tcp shows 0.
             sendQueue: state == .listen ? 0 : wqueue, recvQueue: rqueue,
             uid: read32(b, o + 64), inode: UInt64(read32(b, o + 68)), health: health)
-    }
-
-    /// The fields of `struct tcp_info` myconn uses, by offset (`linux/tcp.h`); parsed by the
-    /// attribute's length, so an older kernel's shorter struct is fine.
-    static func tcpInfo(_ b: [UInt8], at o: Int, length: Int) -> TCPHealth? {
-        guard length >= 72 else { return nil }
-        return TCPHealth(rttMicroseconds: read32(b, o + 68), retransmits: b[o + 2], probes: b[o + 3],
-                         unacked: read32(b, o + 24), lastReceiveMilliseconds: read32(b, o + 52),
-                         lastSendMilliseconds: read32(b, o + 44))
     }
 
     static func append16(_ b: inout [UInt8], _ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }

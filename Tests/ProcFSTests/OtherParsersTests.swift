@@ -1,5 +1,6 @@
 import Testing
 @testable import ProcFS
+import SocketModel
 
 @Suite("fd links, unix sockets, thread syscalls")
 struct OtherParsersTests {

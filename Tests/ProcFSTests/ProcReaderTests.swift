@@ -2,6 +2,7 @@ import Foundation
 import SystemPackage
 import Testing
 @testable import ProcFS
+import SocketModel
 
 /// ProcReader against a /proc tree laid out from recorded files (fd links as dangling symlinks,
 /// exactly as readlink(2) returns them in /proc).

@@ -1,5 +1,6 @@
 import Foundation
 import ProcFS
+import SocketModel
 import Testing
 @testable import SockDiag
 

@@ -1,13 +1,11 @@
-import LinuxKernel
-import ProcFS
+import SocketModel
 import Testing
 @testable import SockDiag
 
-/// `myconn probe` reads `struct tcp_info` with getsockopt(TCP_INFO) on its duplicate of mysqld's
-/// socket; `list` reads the same struct from sock_diag's INET_DIAG_INFO attribute. Both parsers
-/// on the same recorded bytes (the attribute payloads of mariadbd-13308-info.sockdiag).
-@Suite("tcp_info read for probe (getsockopt) agrees with the sock_diag reading")
-struct TCPLiveInfoTests {
+/// `struct tcp_info` as recorded: the INET_DIAG_INFO payloads of mariadbd-13308-info.sockdiag.
+/// `probe` reads the same struct with getsockopt(TCP_INFO), through the same parser.
+@Suite("tcp_info parsed from recorded bytes")
+struct TCPHealthTests {
     /// (idiag_state, idiag_inode, tcp_info payload) of every message that carries INET_DIAG_INFO.
     static func infoPayloads(_ stream: [UInt8]) -> [(state: UInt8, inode: UInt32, info: [UInt8])] {
         var out: [(UInt8, UInt32, [UInt8])] = []
@@ -32,27 +30,23 @@ struct TCPLiveInfoTests {
         return out
     }
 
-    @Test("state, retransmits, probes and unacked read alike; last ACK no later than last data received")
-    func sameFields() throws {
-        let stream = try fixtureBytes("mariadbd-13308-info.sockdiag")
-        var health: [UInt64: TCPHealth] = [:]
-        for p in dumps(stream) {
-            for e in try InetDiag.parse(p).entries { health[e.inode] = e.health }
-        }
-        let payloads = Self.infoPayloads(stream)
+    @Test("the state is the message's own; the last ACK no later than the last data received")
+    func recordedPayloads() throws {
+        let payloads = Self.infoPayloads(try fixtureBytes("mariadbd-13308-info.sockdiag"))
         #expect(payloads.count == 3, "the three IPv4 sessions of the recording")
         for p in payloads {
-            let live = try #require(p.info.withUnsafeBytes { TCPLiveInfo(bytes: $0) })
-            let h = try #require(health[UInt64(p.inode)])
-            #expect(live.state == p.state && live.state == TCPLiveInfo.established)
-            #expect(live.retransmits == h.retransmits && live.probes == h.probes && live.unacked == h.unacked)
+            let h = try #require(p.info.withUnsafeBytes { TCPHealth(tcpInfo: $0) })
+            #expect(h.state.rawValue == p.state && h.state == .established)
+            #expect(h.retransmits == 0 && h.rttMicroseconds > 0)
             // An ACK comes with every data segment the client sends: the last ACK is no older.
-            #expect(live.lastAckReceivedMilliseconds <= h.lastReceiveMilliseconds)
+            #expect(h.lastAckReceivedMilliseconds <= h.lastReceiveMilliseconds)
         }
     }
 
-    @Test("fewer than 60 bytes is not a tcp_info")
+    @Test("a struct that does not reach tcpi_rtt, or an unknown state, is not a tcp_info")
     func tooShort() {
-        #expect([UInt8](repeating: 0, count: 59).withUnsafeBytes { TCPLiveInfo(bytes: $0) } == nil)
+        #expect([UInt8](repeating: 0, count: 71).withUnsafeBytes { TCPHealth(tcpInfo: $0) } == nil)
+        #expect(([1] + [UInt8](repeating: 0, count: 71)).withUnsafeBytes { TCPHealth(tcpInfo: $0) }?.state == .established)
+        #expect(([0] + [UInt8](repeating: 0, count: 71)).withUnsafeBytes { TCPHealth(tcpInfo: $0) } == nil)
     }
 }
