@@ -9,23 +9,15 @@ struct TCPHealthTests {
     /// (idiag_state, idiag_inode, tcp_info payload) of every message that carries INET_DIAG_INFO.
     static func infoPayloads(_ stream: [UInt8]) -> [(state: UInt8, inode: UInt32, info: [UInt8])] {
         var out: [(UInt8, UInt32, [UInt8])] = []
-        var off = 0
-        while off + 16 <= stream.count {
-            let len = Int(InetDiag.read32(stream, off))
-            guard len >= 16, off + len <= stream.count else { break }
-            if InetDiag.read16(stream, off + 4) == 20 /* SOCK_DIAG_BY_FAMILY */ {
-                let msg = off + 16                         // struct inet_diag_msg, 72 bytes
-                var a = msg + 72
-                while a + 4 <= off + len {                 // struct rtattr { u16 len; u16 type; }
-                    let alen = Int(InetDiag.read16(stream, a))
-                    guard alen >= 4 else { break }
-                    if InetDiag.read16(stream, a + 2) == 2 /* INET_DIAG_INFO */ {
-                        out.append((stream[msg + 1], InetDiag.read32(stream, msg + 68), Array(stream[(a + 4)..<(a + alen)])))
-                    }
-                    a += (alen + 3) & ~3
+        try? NetlinkMessages.forEach(in: stream) { m in
+            guard m.type == InetDiag.sockDiagByFamily else { return true }
+            let msg = m.payload.lowerBound                 // struct inet_diag_msg, 72 bytes
+            NetlinkMessages.forEachAttribute(in: stream, (msg + 72)..<m.payload.upperBound) { type, payload in
+                if type == 2 /* INET_DIAG_INFO */ {
+                    out.append((stream[msg + 1], InetDiag.read32(stream, msg + 68), Array(stream[payload])))
                 }
             }
-            off += (len + 3) & ~3
+            return true
         }
         return out
     }
