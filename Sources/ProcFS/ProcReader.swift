@@ -143,15 +143,18 @@ public struct ProcReader: Sendable {
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// `/proc/<pid>/status`, or with `tid` the thread's `/proc/<pid>/task/<tid>/status`.
+    public func status(pid: Int32, tid: Int32? = nil) throws(ProcError) -> ProcStatus {
+        ProcStatus(text: try readText(path(pid, tid.map { "task/\($0)/status" } ?? "status"), pid: pid))
+    }
+
     /// For a process in a pid namespace of its own: each thread's id inside its innermost
     /// namespace (what the server itself reports, e.g. as processlist TID) -> the id seen here,
     /// from the `NSpid:` line of `/proc/<pid>/task/<tid>/status`.
     public func namespacedThreadIDs(pid: Int32) -> [Int32: Int32] {
         var out: [Int32: Int32] = [:]
         for tid in ProcReader(procRoot: path(pid, "task")).pids() {
-            guard let text = try? readText(path(pid, "task/\(tid)/status"), pid: pid),
-                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { continue }
-            let ids = line.dropFirst("NSpid:".count).split(whereSeparator: { $0 == "\t" || $0 == " " }).compactMap { Int32($0) }
+            guard let ids = try? status(pid: pid, tid: tid).namespacedPIDs else { continue }
             if let inner = ids.last, let here = ids.first { out[inner] = here }
         }
         return out
@@ -209,12 +212,9 @@ public struct ProcReader: Sendable {
         return now - Double(start) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    /// Whether `/proc/<pid>` exists.
     /// The real uid of a process (`Uid:` of `/proc/<pid>/status`).
     public func uid(pid: Int32) throws(ProcError) -> UInt32? {
-        let text = try readText(path(pid, "status"), pid: pid)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return nil }
-        return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
+        try status(pid: pid).uid
     }
 
     /// Which processes hold these socket inodes, from every process's `/proc/<pid>/fd` (what
@@ -235,6 +235,7 @@ public struct ProcReader: Sendable {
         return out
     }
 
+    /// Whether `/proc/<pid>` exists.
     public func exists(pid: Int32) -> Bool {
         access(procRoot.appending("\(pid)").string, F_OK) == 0
     }

@@ -68,4 +68,13 @@ struct OtherParsersTests {
         #expect(ProcStat.startTimeTicks(text) == UInt64(fields[22]))
         #expect(ProcStat.startTimeTicks("12 (cat) R") == nil)
     }
+
+    @Test("status: name, thread group, real uid, tracer and the ids in nested pid namespaces")
+    func status() throws {
+        let traced = ProcStatus(text: try fixture("status-traced-in-pid-namespace"))
+        #expect(traced == ProcStatus(name: "sleep", tgid: 1591, uid: 0, tracerPID: 1853, namespacedPIDs: [1591, 1]))
+        let nobody = ProcStatus(text: try fixture("status-nobody"))
+        #expect(nobody.uid == 65534 && nobody.tracerPID == 0 && nobody.namespacedPIDs == [2502] && nobody.name == "sleep")
+        #expect(ProcStatus(text: "Name:\tx: y\nUid:\n") == ProcStatus(name: "x: y"))
+    }
 }
