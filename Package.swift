@@ -28,8 +28,8 @@ let package = Package(
         ),
         // C only for what Swift cannot call or see (hidden structs, variadic calls).
         .target(name: "CShims"),
-        // sock_diag codec: requests and replies as bytes, pure.
-        .target(name: "SockDiag", dependencies: ["SocketModel"]),
+        // sock_diag codec (requests and replies as bytes, pure) and its client over a transport.
+        .target(name: "SockDiag", dependencies: ["SocketModel", .product(name: "SystemPackage", package: "swift-system")]),
         // Thin typed wrappers over socket syscalls; no policy.
         .target(
             name: "LinuxKernel",
@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "myconn",
             dependencies: [
-                "MyConnCore", "MySQLSessions", "ProcFS", "LinuxKernel",
+                "MyConnCore", "MySQLSessions", "ProcFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -70,7 +70,11 @@ let package = Package(
         .executableTarget(name: "myconn-test-victim"),
         .executableTarget(name: "myconn-test-injector", dependencies: ["SyscallInjector", "ProcFS"]),
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS", "SocketModel"], exclude: ["Fixtures"]),
-        .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "SocketModel", "ProcFS"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "SockDiagTests",
+            dependencies: ["SockDiag", "SocketModel", "ProcFS", .product(name: "SystemPackage", package: "swift-system")],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions", "SockDiag", "LinuxKernel"], exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProcFS"]),
     ],

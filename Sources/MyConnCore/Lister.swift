@@ -41,19 +41,19 @@ public struct Lister {
     public var kernelSource: KernelSource
     /// `--idle SECONDS`: sessions in Sleep longer than this are zombies of class `idle`.
     public var idleSeconds: Int64?
-    /// Sees the sock_diag socket before it is used (the hidden raw-reply recorder).
-    public var recorder: ((NetlinkSockDiag) -> Void)?
+    /// Keeps the raw sock_diag replies of the kernel read (the hidden `--debug-dump-sock-diag`).
+    public var recording: SockDiagRecording?
     /// `--clients`: look up the processes at the other end (``ClientLookup``; costs a pass over
     /// every process's descriptors).
     public var clients = false
 
     public init(proc: ProcReader = ProcReader(), includeListening: Bool = false, requestedPID: Int32? = nil,
-                kernelSource: KernelSource = .netlink, recorder: ((NetlinkSockDiag) -> Void)? = nil) {
+                kernelSource: KernelSource = .netlink, recording: SockDiagRecording? = nil) {
         self.proc = proc
         self.includeListening = includeListening
         self.requestedPID = requestedPID
         self.kernelSource = kernelSource
-        self.recorder = recorder
+        self.recording = recording
     }
 
     public func run(source: some SessionSource) throws(ListError) -> ListReport {
@@ -80,7 +80,7 @@ public struct Lister {
         let kernel: KernelSnapshot
         do {
             kernel = try KernelSnapshot.read(pid: mysqld.pid, proc: proc, source: kernelSource, serverPort: facts.port,
-                                             recorder: recorder)
+                                             recording: recording)
         } catch {
             throw .kernel(error)
         }

@@ -148,7 +148,7 @@ public struct SocketCloser {
 
     func viaDestroy(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
         try preflight(targets, method: .destroy)
-        let diag: NetlinkSockDiag
+        let diag: SockDiagClient
         switch KernelSnapshot.openSockDiag(pid: pid, proc: proc) {
         case .success(let d): diag = d
         case .failure(let e): throw .destroy(e.reason)
@@ -174,7 +174,7 @@ public struct SocketCloser {
                 outcomes.append(CloseOutcome(target: t, result: .refused("socket inode \(t.inode) is no longer at fd \(t.fd)")))
                 continue
             }
-            switch Result(catching: { () throws(NetlinkSockDiag.DumpError) in try diag.destroy(found) }) {
+            switch Result(catching: { () throws(SockDiagClient.DumpError) in try diag.destroy(found) }) {
             case .success(let errno):
                 outcomes.append(CloseOutcome(target: t, result: try Self.destroyResult(errno: errno)))
             case .failure(let e):
