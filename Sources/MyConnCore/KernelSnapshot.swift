@@ -52,12 +52,12 @@ public struct KernelSnapshot: Sendable {
     /// descriptor table's readlinks; ports that only the descriptor table reveals are dumped
     /// afterwards. The caller has read the processlist before calling: both halves are later.
     public static func read(pid: Int32, proc: ProcReader, source: KernelSource = .netlink, serverPort: UInt16,
-                            recording: SockDiagRecording? = nil) throws(ProcError) -> KernelSnapshot {
+                            recording: SockDiagRecording? = nil, namespaces: MysqldNamespaces? = nil) throws(ProcError) -> KernelSnapshot {
         var diag: SockDiagClient?
         var recorder: RecordingTransport?
         var fallback: String?
         if source == .netlink {
-            switch openSockDiag(pid: pid, proc: proc) {
+            switch (namespaces ?? MysqldNamespaces(pid: pid, proc: proc)).openSockDiag() {
             case .success(let d):
                 diag = d
                 if recording != nil {
@@ -127,23 +127,6 @@ public struct KernelSnapshot: Sendable {
                                       tcpSource: tcp == nil ? .proc : .netlink, fallbackReason: fallback)
         snapshot.unixPeers = side.2
         return snapshot
-    }
-
-    struct NetlinkUnavailable: Error { var reason: String }
-
-    /// A sock_diag socket in mysqld's network namespace: a plain one when it is ours, else one
-    /// opened by a thread that `setns`es there. Shared by the kernel snapshot and SOCK_DESTROY.
-    static func openSockDiag(pid: Int32, proc: ProcReader) -> Result<SockDiagClient, NetlinkUnavailable> {
-        let own = try? proc.namespaceLink(pid: getpid(), kind: "net")
-        guard let theirs = try? proc.namespaceLink(pid: pid, kind: "net") else {
-            return .failure(NetlinkUnavailable(reason: "mysqld's network namespace is not readable (\(proc.path(pid, "ns/net")))"))
-        }
-        do {
-            let socket = try SockDiagSocket(namespacePath: own == theirs ? nil : proc.path(pid, "ns/net").string)
-            return .success(SockDiagClient(transport: socket))
-        } catch {
-            return .failure(NetlinkUnavailable(reason: "cannot open a sock_diag socket in mysqld's network namespace: \(error)"))
-        }
     }
 
     /// What can be dumped before mysqld's descriptors are known: the namespace's listeners

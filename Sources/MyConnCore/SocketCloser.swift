@@ -149,7 +149,7 @@ public struct SocketCloser {
     func viaDestroy(_ targets: [CloseTarget], pid: Int32) throws(MethodUnavailable) -> [CloseOutcome] {
         try preflight(targets, method: .destroy)
         let diag: SockDiagClient
-        switch KernelSnapshot.openSockDiag(pid: pid, proc: proc) {
+        switch MysqldNamespaces(pid: pid, proc: proc).openSockDiag() {
         case .success(let d): diag = d
         case .failure(let e): throw .destroy(e.reason)
         }

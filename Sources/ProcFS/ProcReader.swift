@@ -15,6 +15,11 @@ public enum ProcError: Error, Hashable, Sendable {
     case malformed(ProcParseError)
 }
 
+/// A kind of namespace a process is in, named as under `/proc/<pid>/ns/` (`namespaces(7)`).
+public enum NamespaceKind: String, Sendable, CaseIterable {
+    case net, pid
+}
+
 /// Reads /proc rooted at `procRoot`, so tests can point it at a recorded tree.
 ///
 /// Every read goes to the end of the file instead of trusting the size /proc reports (0).
@@ -134,9 +139,14 @@ public struct ProcReader: Sendable {
         return FDTarget(link: String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
+    /// `/proc/<pid>/ns/<kind>`: a process's handle on one of its namespaces (`setns(2)` takes it).
+    public func namespacePath(pid: Int32, _ kind: NamespaceKind) -> FilePath {
+        path(pid, "ns/\(kind.rawValue)")
+    }
+
     /// The namespace link `/proc/<pid>/ns/<kind>`, e.g. `net:[4026531840]`: equal links, same namespace.
-    public func namespaceLink(pid: Int32, kind: String) throws(ProcError) -> String {
-        let p = path(pid, "ns/\(kind)")
+    public func namespaceLink(pid: Int32, _ kind: NamespaceKind) throws(ProcError) -> String {
+        let p = namespacePath(pid: pid, kind)
         var buf = [CChar](repeating: 0, count: 256)
         let n = readlink(p.string, &buf, buf.count)
         if n < 0 { throw Self.classify(Errno(rawValue: errno), path: p, pid: pid) }

@@ -35,6 +35,27 @@ struct ProcReaderTests {
         #expect(throws: ProcError.processGone(pid: 1)) { try reader.tcpSockets(pid: 1, family: .tcp4) }
     }
 
+    @Test("namespace links, and thread ids of a process in a pid namespace of its own from task status")
+    func namespaces() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("myconn-proc-ns-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let pid = root.appendingPathComponent("4001")
+        try FileManager.default.createDirectory(at: pid.appendingPathComponent("ns"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: pid.appendingPathComponent("task/1591"), withIntermediateDirectories: true)
+        for (kind, link) in [("net", "net:[4026531840]"), ("pid", "pid:[4026532301]")] {
+            try FileManager.default.createSymbolicLink(atPath: pid.appendingPathComponent("ns/\(kind)").path, withDestinationPath: link)
+        }
+        try fixture("status-traced-in-pid-namespace").write(to: pid.appendingPathComponent("task/1591/status"),
+                                                           atomically: true, encoding: .utf8)
+        let reader = ProcReader(procRoot: FilePath(root.path))
+        #expect(try reader.namespaceLink(pid: 4001, .net) == "net:[4026531840]")
+        #expect(try reader.namespaceLink(pid: 4001, .pid) == "pid:[4026532301]")
+        #expect(reader.namespacePath(pid: 4001, .net) == FilePath(root.path).appending("4001/ns/net"))
+        #expect(throws: ProcError.processGone(pid: 4002)) { try reader.namespaceLink(pid: 4002, .net) }
+        #expect(reader.namespacedThreadIDs(pid: 4001) == [1: 1591])
+        #expect(try reader.status(pid: 4001, tid: 1591).tracerPID == 1853)
+    }
+
     @Test("the live /proc: our own fd table holds a socket we open, by its inode")
     func liveSelf() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
