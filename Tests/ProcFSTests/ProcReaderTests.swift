@@ -37,16 +37,16 @@ struct ProcReaderTests {
 
     @Test("namespace links, and thread ids of a process in a pid namespace of its own from task status")
     func namespaces() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("myconn-proc-ns-\(getpid())")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let pid = root.appendingPathComponent("4001")
-        try FileManager.default.createDirectory(at: pid.appendingPathComponent("ns"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: pid.appendingPathComponent("task/1591"), withIntermediateDirectories: true)
-        for (kind, link) in [("net", "net:[4026531840]"), ("pid", "pid:[4026532301]")] {
-            try FileManager.default.createSymbolicLink(atPath: pid.appendingPathComponent("ns/\(kind)").path, withDestinationPath: link)
-        }
-        try fixture("status-traced-in-pid-namespace").write(to: pid.appendingPathComponent("task/1591/status"),
-                                                           atomically: true, encoding: .utf8)
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("myconn-proc-ns-\(getpid())")
+        defer { try? fm.removeItem(at: root) }
+        let task = root.appendingPathComponent("4001/task/1591")
+        try fm.createDirectory(at: task, withIntermediateDirectories: true)
+        try fixture("status-traced-in-pid-namespace").write(to: task.appendingPathComponent("status"), atomically: true, encoding: .utf8)
+        let ns = root.appendingPathComponent("4001/ns")
+        try fm.createDirectory(at: ns, withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: ns.appendingPathComponent("net").path, withDestinationPath: "net:[4026531840]")
+        try fm.createSymbolicLink(atPath: ns.appendingPathComponent("pid").path, withDestinationPath: "pid:[4026532301]")
         let reader = ProcReader(procRoot: FilePath(root.path))
         #expect(try reader.namespaceLink(pid: 4001, .net) == "net:[4026531840]")
         #expect(try reader.namespaceLink(pid: 4001, .pid) == "pid:[4026532301]")
