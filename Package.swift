@@ -18,19 +18,22 @@ let package = Package(
             pkgConfig: "libmariadb",
             providers: [.apt(["libmariadb-dev"])]
         ),
+        // The kernel's vocabulary shared by every layer: addresses, TCP states, socket entries,
+        // tcp_info, fd targets, socket owners. No dependencies.
+        .target(name: "SocketModel"),
         // Pure parsers of /proc text plus one reader rooted at a path.
         .target(
             name: "ProcFS",
-            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["SocketModel", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // C only for what Swift cannot call or see (hidden structs, variadic calls).
         .target(name: "CShims"),
-        // sock_diag codec: requests and replies as bytes, pure.
-        .target(name: "SockDiag", dependencies: ["ProcFS"]),
+        // sock_diag codec (requests and replies as bytes, pure) and its client over a transport.
+        .target(name: "SockDiag", dependencies: ["SocketModel", .product(name: "SystemPackage", package: "swift-system")]),
         // Thin typed wrappers over socket syscalls; no policy.
         .target(
             name: "LinuxKernel",
-            dependencies: ["CShims", "ProcFS", "SockDiag", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CShims", "SocketModel", "SockDiag", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // The ptrace state machine: stop one thread, inject syscalls, restore, release.
         .target(
@@ -45,12 +48,12 @@ let package = Package(
         // The join session <-> socket <-> fd, mysqld discovery, reasons.
         .target(
             name: "MyConnCore",
-            dependencies: ["ProcFS", "LinuxKernel", "SockDiag", "SyscallInjector", "MySQLSessions", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["SocketModel", "ProcFS", "LinuxKernel", "SockDiag", "SyscallInjector", "MySQLSessions", .product(name: "SystemPackage", package: "swift-system")]
         ),
         .executableTarget(
             name: "myconn",
             dependencies: [
-                "MyConnCore", "MySQLSessions", "ProcFS", "LinuxKernel",
+                "MyConnCore", "MySQLSessions", "ProcFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -66,8 +69,12 @@ let package = Package(
         // epoll_wait and a futex; and a loop that injects getpid into its threads.
         .executableTarget(name: "myconn-test-victim"),
         .executableTarget(name: "myconn-test-injector", dependencies: ["SyscallInjector", "ProcFS"]),
-        .testTarget(name: "ProcFSTests", dependencies: ["ProcFS"], exclude: ["Fixtures"]),
-        .testTarget(name: "SockDiagTests", dependencies: ["SockDiag", "ProcFS", "LinuxKernel"], exclude: ["Fixtures"]),
+        .testTarget(name: "ProcFSTests", dependencies: ["ProcFS", "SocketModel"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "SockDiagTests",
+            dependencies: ["SockDiag", "SocketModel", "ProcFS", .product(name: "SystemPackage", package: "swift-system")],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions", "SockDiag", "LinuxKernel"], exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProcFS"]),
     ],

@@ -2,7 +2,7 @@
 @preconcurrency import Glibc
 #endif
 import CShims
-import ProcFS
+import SocketModel
 import SystemPackage
 
 /// The two ends of a connected socket in this process, from `getsockname(2)`/`getpeername(2)`.

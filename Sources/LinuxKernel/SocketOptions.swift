@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import SocketModel
 import SystemPackage
 
 /// The liveness options of a TCP socket (`tcp(7)`, `socket(7)`): what `myconn probe` turns up
@@ -61,37 +62,7 @@ public struct KeepaliveOptions: Equatable, Sendable {
     }
 }
 
-/// The fields of `struct tcp_info` (`getsockopt(TCP_INFO)`, `linux/tcp.h`) a liveness probe reads.
-/// SO_ERROR is never read: it would take the pending error away from mysqld.
-public struct TCPLiveInfo: Equatable, Sendable {
-    /// `tcpi_state`: 1 ESTABLISHED, 7 CLOSE (the kernel dropped it), 8 CLOSE_WAIT, ...
-    public var state: UInt8
-    public var retransmits: UInt8
-    public var probes: UInt8
-    public var unacked: UInt32
-    /// Milliseconds since an ACK last arrived (`tcpi_last_ack_recv`).
-    public var lastAckReceivedMilliseconds: UInt32
-
-    public static let established: UInt8 = 1
-    public static let closed: UInt8 = 7
-    public static let closeWait: UInt8 = 8
-
-    public init(state: UInt8, retransmits: UInt8, probes: UInt8, unacked: UInt32, lastAckReceivedMilliseconds: UInt32) {
-        self.state = state
-        self.retransmits = retransmits
-        self.probes = probes
-        self.unacked = unacked
-        self.lastAckReceivedMilliseconds = lastAckReceivedMilliseconds
-    }
-
-    /// Parses the first bytes of `struct tcp_info` (offsets of `linux/tcp.h`, host order).
-    public init?(bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= 60 else { return nil }
-        func u32(_ o: Int) -> UInt32 { bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self) }
-        self.init(state: bytes[0], retransmits: bytes[2], probes: bytes[3], unacked: u32(24),
-                  lastAckReceivedMilliseconds: u32(56))
-    }
-
+extension TCPHealth {
     /// Bytes queued and not yet sent (`SIOCOUTQNSD`, `tcp(7)`): with nothing unacknowledged,
     /// data waiting means the peer's receive window is closed.
     public static func unsentBytes(fd: Int32) throws(Errno) -> Int32 {
@@ -100,11 +71,15 @@ public struct TCPLiveInfo: Equatable, Sendable {
         return n
     }
 
-    public static func read(fd: Int32) throws(Errno) -> TCPLiveInfo {
+    /// `struct tcp_info` of a socket of this process (`getsockopt(TCP_INFO)`, `tcp(7)`); on a
+    /// `pidfd_getfd` duplicate, mysqld's socket's. SO_ERROR is never read: it would take the
+    /// pending error away from mysqld.
+    /// - Throws: `Errno` from the kernel; `.invalidArgument` when the struct is too short.
+    public static func read(fd: Int32) throws(Errno) -> TCPHealth {
         var buf = [UInt8](repeating: 0, count: 256)
         var len = socklen_t(buf.count)
         guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &buf, &len) == 0 else { throw Errno(rawValue: errno) }
-        guard let info = buf.withUnsafeBytes({ TCPLiveInfo(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<Int(len)])) }) else {
+        guard let info = buf.withUnsafeBytes({ TCPHealth(tcpInfo: UnsafeRawBufferPointer(rebasing: $0[0..<Int(len)])) }) else {
             throw Errno.invalidArgument
         }
         return info

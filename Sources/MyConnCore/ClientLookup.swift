@@ -1,5 +1,6 @@
 import LinuxKernel
 import ProcFS
+import SocketModel
 import SockDiag
 
 /// `list --clients`: the processes on this host at the other end of mysqld's connections.
@@ -18,7 +19,7 @@ public struct ClientLookup {
     }
 
     /// Fills `clients` of every session's and unmatched socket; returns warnings.
-    public func attach(to report: inout ListReport, kernel: KernelSnapshot, pid: Int32) -> [String] {
+    public func attach(to report: inout ListReport, kernel: KernelSnapshot, namespaces: MysqldNamespaces) -> [String] {
         var warnings: [String] = []
         var clientOf: [UInt64: UInt64] = [:]  // server socket inode -> client socket inode
         let views = report.sessions.compactMap(\.socket) + report.unmatchedSockets
@@ -33,7 +34,7 @@ public struct ClientLookup {
         for e in kernel.tcp where e.inode != 0 && e.state != .listen { tcpByInode[e.inode] = e }
         let wantedTCP = views.filter { $0.transport != .unix }.compactMap { $0.inode.flatMap { tcpByInode[$0] } }
         if !wantedTCP.isEmpty {
-            switch KernelSnapshot.openSockDiag(pid: pid, proc: proc) {
+            switch namespaces.openSockDiag() {
             case .failure(let why):
                 warnings.append("client processes of TCP connections: \(why.reason)")
             case .success(let diag):
@@ -54,7 +55,7 @@ public struct ClientLookup {
                 }
             }
         }
-        let owners = proc.socketOwners(of: Set(clientOf.values), except: [pid])
+        let owners = proc.socketOwners(of: Set(clientOf.values), except: [namespaces.pid])
         func fill(_ s: inout SocketView) {
             guard let inode = s.inode, let c = clientOf[inode] else { return }
             s.clients = owners[c] ?? []

@@ -3,6 +3,7 @@
 #endif
 import LinuxKernel
 import ProcFS
+import SocketModel
 import SockDiag
 import Synchronization
 import SystemPackage
@@ -51,12 +52,18 @@ public struct KernelSnapshot: Sendable {
     /// descriptor table's readlinks; ports that only the descriptor table reveals are dumped
     /// afterwards. The caller has read the processlist before calling: both halves are later.
     public static func read(pid: Int32, proc: ProcReader, source: KernelSource = .netlink, serverPort: UInt16,
-                            recorder: ((NetlinkSockDiag) -> Void)? = nil) throws(ProcError) -> KernelSnapshot {
-        var diag: NetlinkSockDiag?
+                            recording: SockDiagRecording? = nil, namespaces: MysqldNamespaces? = nil) throws(ProcError) -> KernelSnapshot {
+        var diag: SockDiagClient?
+        var recorder: RecordingTransport?
         var fallback: String?
         if source == .netlink {
-            switch openSockDiag(pid: pid, proc: proc) {
-            case .success(let d): diag = d; recorder?(d)
+            switch (namespaces ?? MysqldNamespaces(pid: pid, proc: proc)).openSockDiag() {
+            case .success(let d):
+                diag = d
+                if recording != nil {
+                    recorder = RecordingTransport(d.transport)
+                    diag = SockDiagClient(transport: recorder!)
+                }
             case .failure(let why): fallback = why.reason
             }
         }
@@ -115,26 +122,11 @@ public struct KernelSnapshot: Sendable {
         case .failure(.permissionDenied): unix = []
         case .failure(let e): throw e
         }
+        if let recorder { recording?.keep(recorder) }
         var snapshot = KernelSnapshot(fds: fds, fdError: fdError, tcp: tcpRows, unix: unix,
                                       tcpSource: tcp == nil ? .proc : .netlink, fallbackReason: fallback)
         snapshot.unixPeers = side.2
         return snapshot
-    }
-
-    struct NetlinkUnavailable: Error { var reason: String }
-
-    /// A sock_diag socket in mysqld's network namespace: a plain one when it is ours, else one
-    /// opened by a thread that `setns`es there. Shared by the kernel snapshot and SOCK_DESTROY.
-    static func openSockDiag(pid: Int32, proc: ProcReader) -> Result<NetlinkSockDiag, NetlinkUnavailable> {
-        let own = try? proc.namespaceLink(pid: getpid(), kind: "net")
-        guard let theirs = try? proc.namespaceLink(pid: pid, kind: "net") else {
-            return .failure(NetlinkUnavailable(reason: "mysqld's network namespace is not readable (\(proc.path(pid, "ns/net")))"))
-        }
-        do {
-            return .success(try NetlinkSockDiag(namespacePath: own == theirs ? nil : proc.path(pid, "ns/net").string))
-        } catch {
-            return .failure(NetlinkUnavailable(reason: "cannot open a sock_diag socket in mysqld's network namespace: \(error)"))
-        }
     }
 
     /// What can be dumped before mysqld's descriptors are known: the namespace's listeners
@@ -144,7 +136,7 @@ public struct KernelSnapshot: Sendable {
         var connectedOnServerPort: [TCPSocketEntry]
     }
 
-    static func firstPass(_ diag: NetlinkSockDiag, serverPort: UInt16) -> Result<NetlinkFirstPass, NetlinkUnavailable> {
+    static func firstPass(_ diag: SockDiagClient, serverPort: UInt16) -> Result<NetlinkFirstPass, NetlinkUnavailable> {
         do {
             var listeners: [TCPSocketEntry] = []
             for family in [InetDiag.afInet, InetDiag.afInet6] {
@@ -160,7 +152,7 @@ public struct KernelSnapshot: Sendable {
 
     /// Per listening port of mysqld's (the server's port when its descriptors are unknown), the
     /// sockets on that local port: the kernel filters, so clients' own sockets never cross.
-    static func completeNetlink(_ diag: NetlinkSockDiag, first: NetlinkFirstPass, fds: [Int32: FDTarget]?,
+    static func completeNetlink(_ diag: SockDiagClient, first: NetlinkFirstPass, fds: [Int32: FDTarget]?,
                                 serverPort: UInt16) -> Result<[TCPSocketEntry], NetlinkUnavailable> {
         var ports: Set<UInt16> = [serverPort]
         if let fds {
@@ -178,7 +170,7 @@ public struct KernelSnapshot: Sendable {
         return .success(rows)
     }
 
-    static func dumpConnected(_ diag: NetlinkSockDiag, port: UInt16) throws(NetlinkSockDiag.DumpError) -> [TCPSocketEntry] {
+    static func dumpConnected(_ diag: SockDiagClient, port: UInt16) throws(SockDiagClient.DumpError) -> [TCPSocketEntry] {
         var rows: [TCPSocketEntry] = []
         for family in [InetDiag.afInet, InetDiag.afInet6] {
             rows += try diag.dumpTCP(family: family, states: InetDiag.allButListen, sourcePort: port, withInfo: true)

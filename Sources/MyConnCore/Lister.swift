@@ -41,19 +41,19 @@ public struct Lister {
     public var kernelSource: KernelSource
     /// `--idle SECONDS`: sessions in Sleep longer than this are zombies of class `idle`.
     public var idleSeconds: Int64?
-    /// Sees the sock_diag socket before it is used (the hidden raw-reply recorder).
-    public var recorder: ((NetlinkSockDiag) -> Void)?
+    /// Keeps the raw sock_diag replies of the kernel read (the hidden `--debug-dump-sock-diag`).
+    public var recording: SockDiagRecording?
     /// `--clients`: look up the processes at the other end (``ClientLookup``; costs a pass over
     /// every process's descriptors).
     public var clients = false
 
     public init(proc: ProcReader = ProcReader(), includeListening: Bool = false, requestedPID: Int32? = nil,
-                kernelSource: KernelSource = .netlink, recorder: ((NetlinkSockDiag) -> Void)? = nil) {
+                kernelSource: KernelSource = .netlink, recording: SockDiagRecording? = nil) {
         self.proc = proc
         self.includeListening = includeListening
         self.requestedPID = requestedPID
         self.kernelSource = kernelSource
-        self.recorder = recorder
+        self.recording = recording
     }
 
     public func run(source: some SessionSource) throws(ListError) -> ListReport {
@@ -77,10 +77,11 @@ public struct Lister {
         } catch {
             throw .locate(error)
         }
+        let namespaces = MysqldNamespaces(pid: mysqld.pid, proc: proc)
         let kernel: KernelSnapshot
         do {
             kernel = try KernelSnapshot.read(pid: mysqld.pid, proc: proc, source: kernelSource, serverPort: facts.port,
-                                             recorder: recorder)
+                                             recording: recording, namespaces: namespaces)
         } catch {
             throw .kernel(error)
         }
@@ -91,7 +92,8 @@ public struct Lister {
             warnings.append("columns fd (all sessions) and unix-socket sockets missing: \(SessionJoin.fdReason(kernel.fdError))")
         }
 
-        let unixEvidence = kernel.fds == nil ? [:] : gatherUnixEvidence(rows: rows, facts: facts, pid: mysqld.pid, source: source)
+        let unixEvidence = kernel.fds == nil ? [:] : gatherUnixEvidence(rows: rows, facts: facts, pid: mysqld.pid, source: source,
+                                                                                 namespaces: namespaces)
         var selfPeer: SocketAddress?
         if case .inet(let local, _)? = try? SocketEndpoints(fd: source.socketDescriptor) { selfPeer = local }
 
@@ -106,18 +108,19 @@ public struct Lister {
                           sessions: joined.sessions, unmatchedSockets: joined.unmatchedSockets,
                           listeningSockets: joined.listeningSockets, warnings: warnings + joined.warnings,
                           kernelViewIncomplete: incomplete, selfConnectionID: facts.connectionID)
-        report.server.sameNetworkNamespace = sameNetworkNamespace(pid: mysqld.pid)
+        report.server.sameNetworkNamespace = namespaces.sameNetwork
         ZombieRules.classify(&report, completeProcessList: facts.hasProcessPrivilege, idleSeconds: idleSeconds)
-        if clients { report.warnings += ClientLookup(proc: proc).attach(to: &report, kernel: kernel, pid: mysqld.pid) }
+        if clients { report.warnings += ClientLookup(proc: proc).attach(to: &report, kernel: kernel, namespaces: namespaces) }
         return report
     }
 
     /// mysqld's connections from the kernel alone (no SQL): every connected socket of mysqld is
     /// listed under `unmatchedSockets` (no session is known), with `server.sql` false.
     public func runKernelOnly(pid: Int32, why: String?) throws(ListError) -> ListReport {
+        let namespaces = MysqldNamespaces(pid: pid, proc: proc)
         let kernel: KernelSnapshot
         do {
-            kernel = try KernelSnapshot.read(pid: pid, proc: proc, source: kernelSource, serverPort: 0)
+            kernel = try KernelSnapshot.read(pid: pid, proc: proc, source: kernelSource, serverPort: 0, namespaces: namespaces)
         } catch {
             throw .kernel(error)
         }
@@ -131,20 +134,14 @@ public struct Lister {
         var report = ListReport(server: ServerView(pid: pid, version: nil, port: nil, kernelSource: kernel.tcpSource, sql: false),
                                 sessions: [], unmatchedSockets: joined.unmatchedSockets, listeningSockets: joined.listeningSockets,
                                 warnings: warnings + joined.warnings, kernelViewIncomplete: false)
-        report.server.sameNetworkNamespace = sameNetworkNamespace(pid: pid)
-        if clients { report.warnings += ClientLookup(proc: proc).attach(to: &report, kernel: kernel, pid: pid) }
+        report.server.sameNetworkNamespace = namespaces.sameNetwork
+        if clients { report.warnings += ClientLookup(proc: proc).attach(to: &report, kernel: kernel, namespaces: namespaces) }
         return report
-    }
-
-    func sameNetworkNamespace(pid: Int32) -> Bool? {
-        guard let mine = try? proc.namespaceLink(pid: getpid(), kind: "net"),
-              let theirs = try? proc.namespaceLink(pid: pid, kind: "net") else { return nil }
-        return mine == theirs
     }
 
     /// Candidate descriptors for unix-socket sessions, kept only where the session outlived the kernel read.
     func gatherUnixEvidence(rows: [ProcessListRow], facts: ServerFacts, pid: Int32,
-                            source: some SessionSource) -> [UInt64: UnixSocketEvidence] {
+                            source: some SessionSource, namespaces: MysqldNamespaces? = nil) -> [UInt64: UnixSocketEvidence] {
         var unixRows = rows.filter { $0.id != facts.connectionID && SessionEndpoint(host: $0.host) == .unixSocket }
         guard !unixRows.isEmpty else { return [:] }
         var evidence: [UInt64: UnixSocketEvidence] = [:]
@@ -168,9 +165,8 @@ public struct Lister {
         let probe = ThreadSocketProbe(proc: proc)
         // The server reports thread ids of its own pid namespace (a container's): translate them,
         // never read them as ours, or another thread's socket could be taken for the session's.
-        let ownPidNS = try? proc.namespaceLink(pid: getpid(), kind: "pid")
-        let theirPidNS = try? proc.namespaceLink(pid: pid, kind: "pid")
-        let tidMap: [Int32: Int32]? = ownPidNS != nil && ownPidNS == theirPidNS ? nil : proc.namespacedThreadIDs(pid: pid)
+        let samePID = (namespaces ?? MysqldNamespaces(pid: pid, proc: proc)).samePID
+        let tidMap: [Int32: Int32]? = samePID == true ? nil : proc.namespacedThreadIDs(pid: pid)
         for row in unixRows where evidence[row.id] == nil {
             if let fd = psFDs[row.id] {
                 evidence[row.id] = .fd(fd, .performanceSchema)

@@ -1,4 +1,5 @@
 import ProcFS
+import SyscallInjector
 
 /// Finds the descriptor a session's own thread is blocked on, from
 /// `/proc/<pid>/task/<tid>/syscall` (and, for `poll`, the `pollfd` in `/proc/<pid>/mem`).

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import SocketModel
 import Synchronization
 import SystemPackage
 

@@ -1,60 +1,8 @@
-/// Which `/proc/<pid>/net/` file a TCP socket came from: `tcp` (IPv4) or `tcp6`.
-public enum TCPFamily: String, Sendable {
-    case tcp4, tcp6
+import SocketModel
+
+extension TCPFamily {
+    /// The file under `/proc/<pid>/net/` that lists this family: `tcp` or `tcp6`.
     public var procFileName: String { self == .tcp4 ? "tcp" : "tcp6" }
-}
-
-/// A TCP connection's health from the kernel's `struct tcp_info` (sock_diag INET_DIAG_INFO).
-public struct TCPHealth: Hashable, Sendable {
-    /// Smoothed round-trip time, microseconds.
-    public var rttMicroseconds: UInt32
-    /// Retransmission timeouts in a row (`tcpi_retransmits`).
-    public var retransmits: UInt8
-    /// Keepalive or zero-window probes sent without an answer (`tcpi_probes`).
-    public var probes: UInt8
-    /// Segments sent and not yet acknowledged (`tcpi_unacked`).
-    public var unacked: UInt32
-    /// Milliseconds since data was last received / sent.
-    public var lastReceiveMilliseconds: UInt32
-    public var lastSendMilliseconds: UInt32
-
-    public init(rttMicroseconds: UInt32, retransmits: UInt8, probes: UInt8, unacked: UInt32,
-                lastReceiveMilliseconds: UInt32, lastSendMilliseconds: UInt32) {
-        self.rttMicroseconds = rttMicroseconds
-        self.retransmits = retransmits
-        self.probes = probes
-        self.unacked = unacked
-        self.lastReceiveMilliseconds = lastReceiveMilliseconds
-        self.lastSendMilliseconds = lastSendMilliseconds
-    }
-}
-
-/// One row of `/proc/<pid>/net/tcp` or `tcp6`.
-public struct TCPSocketEntry: Hashable, Sendable {
-    public var family: TCPFamily
-    public var local: SocketAddress
-    public var peer: SocketAddress
-    public var state: TCPState
-    public var sendQueue: UInt32
-    public var recvQueue: UInt32
-    public var uid: UInt32
-    /// The socket inode, the key shared with `/proc/<pid>/fd` and sock_diag; 0 for orphaned sockets.
-    public var inode: UInt64
-    /// From sock_diag with INET_DIAG_INFO only; nil from /proc, which has no tcp_info.
-    public var health: TCPHealth?
-
-    public init(family: TCPFamily, local: SocketAddress, peer: SocketAddress, state: TCPState,
-                sendQueue: UInt32, recvQueue: UInt32, uid: UInt32, inode: UInt64, health: TCPHealth? = nil) {
-        self.health = health
-        self.family = family
-        self.local = local
-        self.peer = peer
-        self.state = state
-        self.sendQueue = sendQueue
-        self.recvQueue = recvQueue
-        self.uid = uid
-        self.inode = inode
-    }
 }
 
 /// Parses the text of `/proc/<pid>/net/tcp{,6}` (`proc(5)`); pure, no file system.

@@ -1,25 +1,4 @@
-/// One row of `/proc/<pid>/net/unix` (`unix(7)`, `proc(5)`).
-public struct UnixSocketEntry: Hashable, Sendable {
-    /// `SOCK_STREAM` = 1, `SOCK_DGRAM` = 2, `SOCK_SEQPACKET` = 5.
-    public var type: UInt16
-    /// `SS_UNCONNECTED` = 1, `SS_CONNECTING` = 2, `SS_CONNECTED` = 3, `SS_DISCONNECTING` = 4.
-    public var state: UInt8
-    /// `__SO_ACCEPTCON` (0x10000) marks a listening socket.
-    public var isListening: Bool
-    public var inode: UInt64
-    /// The bound path; accepted sockets show their listener's path. `@...` for abstract names.
-    public var path: String?
-
-    public var isConnectedStream: Bool { type == 1 && state == 3 && !isListening }
-
-    public init(type: UInt16, state: UInt8, isListening: Bool, inode: UInt64, path: String?) {
-        self.type = type
-        self.state = state
-        self.isListening = isListening
-        self.inode = inode
-        self.path = path
-    }
-}
+import SocketModel
 
 /// Parses the text of `/proc/<pid>/net/unix`; pure, no file system.
 public enum NetUnixParser {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import SocketModel
 import SystemPackage
 
 /// A failure to read something under /proc, with what it concerns.
@@ -12,6 +13,11 @@ public enum ProcError: Error, Hashable, Sendable {
     /// Any other error from the kernel.
     case io(path: String, errno: Errno)
     case malformed(ProcParseError)
+}
+
+/// A kind of namespace a process is in, named as under `/proc/<pid>/ns/` (`namespaces(7)`).
+public enum NamespaceKind: String, Sendable, CaseIterable {
+    case net, pid
 }
 
 /// Reads /proc rooted at `procRoot`, so tests can point it at a recorded tree.
@@ -133,13 +139,23 @@ public struct ProcReader: Sendable {
         return FDTarget(link: String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 
+    /// `/proc/<pid>/ns/<kind>`: a process's handle on one of its namespaces (`setns(2)` takes it).
+    public func namespacePath(pid: Int32, _ kind: NamespaceKind) -> FilePath {
+        path(pid, "ns/\(kind.rawValue)")
+    }
+
     /// The namespace link `/proc/<pid>/ns/<kind>`, e.g. `net:[4026531840]`: equal links, same namespace.
-    public func namespaceLink(pid: Int32, kind: String) throws(ProcError) -> String {
-        let p = path(pid, "ns/\(kind)")
+    public func namespaceLink(pid: Int32, _ kind: NamespaceKind) throws(ProcError) -> String {
+        let p = namespacePath(pid: pid, kind)
         var buf = [CChar](repeating: 0, count: 256)
         let n = readlink(p.string, &buf, buf.count)
         if n < 0 { throw Self.classify(Errno(rawValue: errno), path: p, pid: pid) }
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `/proc/<pid>/status`, or with `tid` the thread's `/proc/<pid>/task/<tid>/status`.
+    public func status(pid: Int32, tid: Int32? = nil) throws(ProcError) -> ProcStatus {
+        ProcStatus(text: try readText(path(pid, tid.map { "task/\($0)/status" } ?? "status"), pid: pid))
     }
 
     /// For a process in a pid namespace of its own: each thread's id inside its innermost
@@ -148,9 +164,7 @@ public struct ProcReader: Sendable {
     public func namespacedThreadIDs(pid: Int32) -> [Int32: Int32] {
         var out: [Int32: Int32] = [:]
         for tid in ProcReader(procRoot: path(pid, "task")).pids() {
-            guard let text = try? readText(path(pid, "task/\(tid)/status"), pid: pid),
-                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { continue }
-            let ids = line.dropFirst("NSpid:".count).split(whereSeparator: { $0 == "\t" || $0 == " " }).compactMap { Int32($0) }
+            guard let ids = try? status(pid: pid, tid: tid).namespacedPIDs else { continue }
             if let inner = ids.last, let here = ids.first { out[inner] = here }
         }
         return out
@@ -208,12 +222,9 @@ public struct ProcReader: Sendable {
         return now - Double(start) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    /// Whether `/proc/<pid>` exists.
     /// The real uid of a process (`Uid:` of `/proc/<pid>/status`).
     public func uid(pid: Int32) throws(ProcError) -> UInt32? {
-        let text = try readText(path(pid, "status"), pid: pid)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return nil }
-        return line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap { UInt32($0) }
+        try status(pid: pid).uid
     }
 
     /// Which processes hold these socket inodes, from every process's `/proc/<pid>/fd` (what
@@ -234,6 +245,7 @@ public struct ProcReader: Sendable {
         return out
     }
 
+    /// Whether `/proc/<pid>` exists.
     public func exists(pid: Int32) -> Bool {
         access(procRoot.appending("\(pid)").string, F_OK) == 0
     }
@@ -250,21 +262,5 @@ public struct ProcReader: Sendable {
             if let pid = Int32(name) { out.append(pid) }
         }
         return out
-    }
-}
-
-/// A process holding a socket (``ProcReader/socketOwners(of:except:)``).
-public struct SocketOwner: Sendable, Equatable, Hashable {
-    public var pid: Int32
-    public var command: String
-    public var uid: UInt32?
-    /// The descriptor in that process.
-    public var fd: Int32
-
-    public init(pid: Int32, command: String, uid: UInt32?, fd: Int32) {
-        self.pid = pid
-        self.command = command
-        self.uid = uid
-        self.fd = fd
     }
 }

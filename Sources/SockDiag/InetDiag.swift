@@ -1,10 +1,9 @@
-import ProcFS
+import SocketModel
 
 /// The inet_diag part of NETLINK_SOCK_DIAG (`sock_diag(7)`, `linux/inet_diag.h`): requests as
 /// bytes, replies from bytes. Pure; the socket is elsewhere.
 public enum InetDiag {
     static let sockDiagByFamily: UInt16 = 20
-    static let nlmsgError: UInt16 = 2, nlmsgDone: UInt16 = 3
     static let flagRequest: UInt16 = 0x1, flagDump: UInt16 = 0x300
     static let ipprotoTCP: UInt8 = 6
     static let inetDiagInfo: UInt8 = 2
@@ -56,9 +55,13 @@ public enum InetDiag {
 
     /// Reads the acknowledgement of a request sent with NLM_F_ACK: nil for success, else the errno.
     public static func ackErrno(_ bytes: [UInt8]) throws(ReplyError) -> Int32? {
-        guard bytes.count >= 20, read16(bytes, 4) == nlmsgError else { throw .malformed("no NLMSG_ERROR acknowledgement") }
-        let code = Int32(bitPattern: read32(bytes, 16))
-        return code == 0 ? nil : -code
+        var code: Int32?
+        try NetlinkMessages.forEach(in: bytes) { (m: NetlinkMessages.Message) throws(ReplyError) -> Bool in
+            if m.type == NetlinkMessages.nlmsgError { code = try NetlinkMessages.errorCode(bytes, m) }
+            return false
+        }
+        guard let code else { throw .malformed("no NLMSG_ERROR acknowledgement") }
+        return code == 0 ? nil : code
     }
 
     /// A reply that is not a socket list.
@@ -85,29 +88,13 @@ public enum InetDiag {
     /// ``parse(_:)`` keeping each socket's `inet_diag_sockid`.
     public static func parseSockets(_ bytes: [UInt8]) throws(ReplyError) -> (sockets: [DiagSocket], done: Bool) {
         var entries: [DiagSocket] = []
-        var off = 0
-        while off + 16 <= bytes.count {
-            let len = Int(read32(bytes, off))
-            let type = read16(bytes, off + 4)
-            guard len >= 16, off + len <= bytes.count else { throw .malformed("nlmsghdr length \(len) at \(off)") }
-            switch type {
-            case nlmsgDone:
-                return (entries, true)
-            case nlmsgError:
-                guard len >= 20 else { throw .malformed("short NLMSG_ERROR") }
-                let code = Int32(bitPattern: read32(bytes, off + 16))
-                if code != 0 { throw .kernel(errno: -code) }
-            case sockDiagByFamily:
-                guard let e = message(bytes, at: off + 16, length: len - 16) else {
-                    throw .malformed("inet_diag_msg at \(off)")
-                }
-                entries.append(DiagSocket(entry: e, family: bytes[off + 16], id: Array(bytes[(off + 20)..<(off + 68)])))
-            default:
-                break
+        let done = try NetlinkMessages.dump(bytes) { (payload: Range<Int>, at: Int) throws(ReplyError) in
+            guard let e = message(bytes, at: payload.lowerBound, length: payload.count) else {
+                throw .malformed("inet_diag_msg at \(at)")
             }
-            off += (len + 3) & ~3
+            entries.append(DiagSocket(entry: e, family: bytes[payload.lowerBound], id: Array(bytes[(payload.lowerBound + 4)..<(payload.lowerBound + 52)])))
         }
-        return (entries, false)
+        return (entries, done)
     }
 
     /// `struct inet_diag_msg` (72 bytes) as a socket-table row.
@@ -125,14 +112,11 @@ public enum InetDiag {
         }
         guard let src = addr(o + 8), let dst = addr(o + 24) else { return nil }
         let rqueue = read32(b, o + 56), wqueue = read32(b, o + 60)
-        // Attributes (struct rtattr: u16 len, u16 type, 4-byte aligned) follow the 72 bytes.
         var health: TCPHealth?
-        var a = o + 72
-        while a + 4 <= o + length {
-            let alen = Int(read16(b, a)), atype = read16(b, a + 2)
-            guard alen >= 4, a + alen <= o + length else { break }
-            if atype == UInt16(inetDiagInfo) { health = tcpInfo(b, at: a + 4, length: alen - 4) }
-            a += (alen + 3) & ~3
+        NetlinkMessages.forEachAttribute(in: b, (o + 72)..<(o + length)) { type, payload in
+            if type == UInt16(inetDiagInfo) {
+                health = b.withUnsafeBytes { TCPHealth(tcpInfo: UnsafeRawBufferPointer(rebasing: $0[payload])) }
+            }
         }
         return TCPSocketEntry(
             family: family == afInet ? .tcp4 : .tcp6,
@@ -140,15 +124,6 @@ public enum InetDiag {
             // For listeners the kernel puts the backlog limit in wqueue; /proc/net/tcp shows 0.
             sendQueue: state == .listen ? 0 : wqueue, recvQueue: rqueue,
             uid: read32(b, o + 64), inode: UInt64(read32(b, o + 68)), health: health)
-    }
-
-    /// The fields of `struct tcp_info` myconn uses, by offset (`linux/tcp.h`); parsed by the
-    /// attribute's length, so an older kernel's shorter struct is fine.
-    static func tcpInfo(_ b: [UInt8], at o: Int, length: Int) -> TCPHealth? {
-        guard length >= 72 else { return nil }
-        return TCPHealth(rttMicroseconds: read32(b, o + 68), retransmits: b[o + 2], probes: b[o + 3],
-                         unacked: read32(b, o + 24), lastReceiveMilliseconds: read32(b, o + 52),
-                         lastSendMilliseconds: read32(b, o + 44))
     }
 
     static func append16(_ b: inout [UInt8], _ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }

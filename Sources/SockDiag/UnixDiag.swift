@@ -36,36 +36,16 @@ public enum UnixDiag {
     /// Parses one datagram of a dump reply. `done` is true once `NLMSG_DONE` was seen.
     public static func parse(_ bytes: [UInt8]) throws(InetDiag.ReplyError) -> (sockets: [Socket], done: Bool) {
         var out: [Socket] = []
-        var off = 0
-        while off + 16 <= bytes.count {
-            let len = Int(InetDiag.read32(bytes, off))
-            let type = InetDiag.read16(bytes, off + 4)
-            guard len >= 16, off + len <= bytes.count else { throw .malformed("nlmsghdr length \(len) at \(off)") }
-            switch type {
-            case InetDiag.nlmsgDone:
-                return (out, true)
-            case InetDiag.nlmsgError:
-                guard len >= 20 else { throw .malformed("short NLMSG_ERROR") }
-                let code = Int32(bitPattern: InetDiag.read32(bytes, off + 16))
-                if code != 0 { throw .kernel(errno: -code) }
-            case InetDiag.sockDiagByFamily:
-                // struct unix_diag_msg: family, type, state, pad, u32 ino, u32 cookie[2] (16 bytes).
-                let o = off + 16
-                guard len >= 32, bytes[o] == afUnix else { throw .malformed("unix_diag_msg at \(off)") }
-                var s = Socket(inode: UInt64(InetDiag.read32(bytes, o + 4)), peer: nil, type: bytes[o + 1], state: bytes[o + 2])
-                var a = o + 16
-                while a + 4 <= off + len {
-                    let alen = Int(InetDiag.read16(bytes, a)), atype = InetDiag.read16(bytes, a + 2)
-                    guard alen >= 4, a + alen <= off + len else { break }
-                    if atype == attrPeer, alen >= 8 { s.peer = UInt64(InetDiag.read32(bytes, a + 4)) }
-                    a += (alen + 3) & ~3
-                }
-                out.append(s)
-            default:
-                break
+        let done = try NetlinkMessages.dump(bytes) { (payload: Range<Int>, at: Int) throws(InetDiag.ReplyError) in
+            // struct unix_diag_msg: family, type, state, pad, u32 ino, u32 cookie[2] (16 bytes).
+            let o = payload.lowerBound
+            guard payload.count >= 16, bytes[o] == afUnix else { throw .malformed("unix_diag_msg at \(at)") }
+            var s = Socket(inode: UInt64(InetDiag.read32(bytes, o + 4)), peer: nil, type: bytes[o + 1], state: bytes[o + 2])
+            NetlinkMessages.forEachAttribute(in: bytes, (o + 16)..<payload.upperBound) { type, value in
+                if type == attrPeer, value.count >= 4 { s.peer = UInt64(InetDiag.read32(bytes, value.lowerBound)) }
             }
-            off += (len + 3) & ~3
+            out.append(s)
         }
-        return (out, false)
+        return (out, done)
     }
 }

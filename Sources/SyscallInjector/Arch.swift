@@ -1,8 +1,7 @@
 import CShims
 
-/// Everything architecture-specific of the injector, in one place (shared/DESIGN.md section 7).
-/// arm64 is an addition here: x8 for the number, x0..x5, pc, `svc #0` = 01 00 00 d4, no
-/// restart fix-up (the kernel rewinds before the stop), dup3 instead of dup2.
+/// Everything architecture-specific of the injector, in one place: the register layout of an
+/// injected syscall and the restart fix-up. x86_64 only; another architecture stops the build.
 enum Arch {
     #if arch(x86_64)
     /// `syscall`.
@@ -45,4 +44,34 @@ enum Arch {
     #else
     #error("the syscall injector has no register layout for this architecture")
     #endif
+}
+
+/// Syscall numbers of this architecture: the ones the injector runs in mysqld (dup, dup3,
+/// shutdown, close), and the ones that tell a thread waiting on its client socket when read
+/// from `/proc/<pid>/task/<tid>/syscall`.
+public enum SyscallNumbers {
+    #if arch(x86_64)
+    public static let dup = 32, dup3 = 292, close = 3, shutdown = 48
+    public static let read = 0, poll = 7, readv = 19, recvfrom = 45, recvmsg = 47, ppoll = 271
+    /// Names for messages about what a thread waits on instead.
+    static let names: [Int: String] = [
+        0: "read", 7: "poll", 19: "readv", 23: "select", 35: "nanosleep", 45: "recvfrom", 47: "recvmsg",
+        128: "rt_sigtimedwait", 202: "futex", 230: "clock_nanosleep", 232: "epoll_wait", 270: "pselect6",
+        271: "ppoll", 281: "epoll_pwait", 426: "io_uring_enter",
+    ]
+    #elseif arch(arm64)
+    public static let dup = 23, dup3 = 24, close = 57, shutdown = 210
+    public static let read = 63, poll = -1, readv = 65, recvfrom = 207, recvmsg = 212, ppoll = 73
+    static let names: [Int: String] = [
+        22: "epoll_pwait", 63: "read", 65: "readv", 72: "pselect6", 73: "ppoll", 98: "futex", 101: "nanosleep",
+        115: "clock_nanosleep", 137: "rt_sigtimedwait", 207: "recvfrom", 212: "recvmsg", 426: "io_uring_enter",
+    ]
+    #else
+    #error("syscall numbers for this architecture are not known to myconn")
+    #endif
+
+    /// `futex (202)`, or the bare number for calls not in the table.
+    public static func describe(_ number: Int) -> String {
+        names[number].map { "\($0) (\(number))" } ?? "\(number)"
+    }
 }

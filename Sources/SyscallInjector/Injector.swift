@@ -175,11 +175,7 @@ public final class InjectedThread {
 
     /// `TracerPid:` of `/proc/<pid>/task/<tid>/status`.
     public static func tracerPID(pid: Int32, tid: Int32, proc: ProcReader) -> Int32? {
-        guard let text = try? proc.readText(proc.path(pid, "task/\(tid)/status"), pid: pid) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("TracerPid:") {
-            return Int32(line.dropFirst("TracerPid:".count).trimmingPrefix(while: { $0 == "\t" || $0 == " " }))
-        }
-        return nil
+        (try? proc.status(pid: pid, tid: tid))?.tracerPID
     }
 
     /// The address of a `syscall` instruction in the target's `[vdso]` (from `/proc/<pid>/maps`

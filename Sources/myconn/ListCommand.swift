@@ -1,5 +1,4 @@
 import ArgumentParser
-import LinuxKernel
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -67,7 +66,7 @@ struct ListCommand: ParsableCommand {
         let recorder = SockDiagRecorder(path: dumpSockDiag)
         do {
             var lister = Lister(includeListening: all, requestedPID: pid, kernelSource: source,
-                                recorder: dumpSockDiag == nil ? nil : recorder.attach)
+                                recording: recorder.recording)
             lister.idleSeconds = scope.idle
             lister.clients = clients
             report = try lister.run(source: conn)
@@ -130,18 +129,17 @@ struct ListCommand: ParsableCommand {
 /// valid netlink message stream), so a live server's replies can be replayed in unit tests.
 final class SockDiagRecorder {
     let path: String?
-    private var sockets: [NetlinkSockDiag] = []
+    /// What the core keeps while listing, when a path is given.
+    let recording: SockDiagRecording?
 
-    init(path: String?) { self.path = path }
-
-    func attach(_ diag: NetlinkSockDiag) {
-        diag.recording = []
-        sockets.append(diag)
+    init(path: String?) {
+        self.path = path
+        recording = path == nil ? nil : SockDiagRecording()
     }
 
     func write() throws {
-        guard let path else { return }
-        let bytes = sockets.flatMap { $0.recording ?? [] }.flatMap { $0 }
+        guard let path, let recording else { return }
+        let bytes = recording.bytes
         guard let f = fopen(path, "w") else { throw Failure(.usage, "cannot write --debug-dump-sock-diag \(path)") }
         defer { fclose(f) }
         _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }

@@ -3,6 +3,7 @@ import Testing
 import Glibc
 #endif
 @testable import ProcFS
+import SocketModel
 
 @Suite("/proc/net/tcp and tcp6 parsing on recorded rows")
 struct NetTCPTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import ProcFS
+import SocketModel
 
 @Suite("fd links, unix sockets, thread syscalls")
 struct OtherParsersTests {
@@ -44,7 +45,7 @@ struct OtherParsersTests {
             Issue.record("expected a blocked thread")
             return
         }
-        #expect(nr == SyscallNumbers.poll)
+        #expect(nr == 7)  // poll on x86_64, where the fixture was recorded
         #expect(args == [0x7f7144118928, 0x1, 0x1b77400, 0x40, 0x0, 0x0])
         #expect(pc == 0x7f715b71a26f)
         let busy = try #require(lines.first { $0.hasPrefix("5814 ") })
@@ -66,5 +67,14 @@ struct OtherParsersTests {
         // With the name's own space, field 22 sits one word further on when split naively.
         #expect(ProcStat.startTimeTicks(text) == UInt64(fields[22]))
         #expect(ProcStat.startTimeTicks("12 (cat) R") == nil)
+    }
+
+    @Test("status: name, thread group, real uid, tracer and the ids in nested pid namespaces")
+    func status() throws {
+        let traced = ProcStatus(text: try fixture("status-traced-in-pid-namespace"))
+        #expect(traced == ProcStatus(name: "sleep", tgid: 1591, uid: 0, tracerPID: 1853, namespacedPIDs: [1591, 1]))
+        let nobody = ProcStatus(text: try fixture("status-nobody"))
+        #expect(nobody.uid == 65534 && nobody.tracerPID == 0 && nobody.namespacedPIDs == [2502] && nobody.name == "sleep")
+        #expect(ProcStatus(text: "Name:\tx: y\nUid:\n") == ProcStatus(name: "x: y"))
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import SystemPackage
 import Testing
 @testable import ProcFS
+import SocketModel
 
 /// ProcReader against a /proc tree laid out from recorded files (fd links as dangling symlinks,
 /// exactly as readlink(2) returns them in /proc).
@@ -32,6 +33,27 @@ struct ProcReaderTests {
         #expect(reader.pids() == [2897])
         #expect(throws: ProcError.processGone(pid: 1)) { try reader.fdTable(pid: 1) }
         #expect(throws: ProcError.processGone(pid: 1)) { try reader.tcpSockets(pid: 1, family: .tcp4) }
+    }
+
+    @Test("namespace links, and thread ids of a process in a pid namespace of its own from task status")
+    func namespaces() throws {
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("myconn-proc-ns-\(getpid())")
+        defer { try? fm.removeItem(at: root) }
+        let task = root.appendingPathComponent("4001/task/1591")
+        try fm.createDirectory(at: task, withIntermediateDirectories: true)
+        try fixture("status-traced-in-pid-namespace").write(to: task.appendingPathComponent("status"), atomically: true, encoding: .utf8)
+        let ns = root.appendingPathComponent("4001/ns")
+        try fm.createDirectory(at: ns, withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: ns.appendingPathComponent("net").path, withDestinationPath: "net:[4026531840]")
+        try fm.createSymbolicLink(atPath: ns.appendingPathComponent("pid").path, withDestinationPath: "pid:[4026532301]")
+        let reader = ProcReader(procRoot: FilePath(root.path))
+        #expect(try reader.namespaceLink(pid: 4001, .net) == "net:[4026531840]")
+        #expect(try reader.namespaceLink(pid: 4001, .pid) == "pid:[4026532301]")
+        #expect(reader.namespacePath(pid: 4001, .net) == FilePath(root.path).appending("4001/ns/net"))
+        #expect(throws: ProcError.processGone(pid: 4002)) { try reader.namespaceLink(pid: 4002, .net) }
+        #expect(reader.namespacedThreadIDs(pid: 4001) == [1: 1591])
+        #expect(try reader.status(pid: 4001, tid: 1591).tracerPID == 1853)
     }
 
     @Test("the live /proc: our own fd table holds a socket we open, by its inode")

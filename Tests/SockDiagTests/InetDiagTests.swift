@@ -1,5 +1,6 @@
 import Foundation
 import ProcFS
+import SocketModel
 import Testing
 @testable import SockDiag
 
@@ -11,15 +12,14 @@ func fixtureBytes(_ name: String) throws -> [UInt8] {
 /// Splits a recorded stream of reply datagrams at each NLMSG_DONE: one slice per dump.
 func dumps(_ stream: [UInt8]) -> [[UInt8]] {
     var out: [[UInt8]] = []
-    var start = 0, off = 0
-    while off + 16 <= stream.count {
-        let len = Int(InetDiag.read32(stream, off))
-        let type = InetDiag.read16(stream, off + 4)
-        off += (len + 3) & ~3
-        if type == InetDiag.nlmsgDone {
-            out.append(Array(stream[start..<off]))
-            start = off
+    var start = 0
+    try? NetlinkMessages.forEach(in: stream) { m in
+        if m.type == NetlinkMessages.nlmsgDone {
+            let end = min(stream.count, (m.payload.upperBound + 3) & ~3)
+            out.append(Array(stream[start..<end]))
+            start = end
         }
+        return true
     }
     return out
 }

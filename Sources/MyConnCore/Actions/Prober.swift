@@ -95,7 +95,7 @@ public struct Prober: ActionMethod {
         var saved: KeepaliveOptions
         var started: Double
         var mode: Mode
-        var info: TCPLiveInfo
+        var info: TCPHealth
 
         var fd: Int32 { socket.fd }
 
@@ -141,7 +141,7 @@ public struct Prober: ActionMethod {
                 steps[i].result = why
             case .success(let (socket, saved, info)):
                 steps[i].detail.saved = saved
-                let windowClosed = info.unacked == 0 && ((try? TCPLiveInfo.unsentBytes(fd: socket.fd)) ?? 0) > 0
+                let windowClosed = info.unacked == 0 && ((try? TCPHealth.unsentBytes(fd: socket.fd)) ?? 0) > 0
                 let mode: Live.Mode = windowClosed ? .windowClosed
                     : info.lastAckReceivedMilliseconds < quietMilliseconds ? .watching(until: Double(quietMilliseconds) / 1000)
                     : .probing
@@ -155,7 +155,7 @@ public struct Prober: ActionMethod {
     }
 
     /// Duplicates and verifies the target: the duplicate, its options and tcp_info.
-    func start(_ t: SocketRef, pidfd: Pidfd) -> Result<(OwnedDescriptor, KeepaliveOptions, TCPLiveInfo), ActionResult> {
+    func start(_ t: SocketRef, pidfd: Pidfd) -> Result<(OwnedDescriptor, KeepaliveOptions, TCPHealth), ActionResult> {
         guard t.transport != .unix else {
             return .failure(.refused("a unix socket: its peer is a process on this host, with no network between to probe"))
         }
@@ -166,7 +166,7 @@ public struct Prober: ActionMethod {
             let hint = error == .notPermitted ? ": run as root or with CAP_SYS_PTRACE over mysqld" : ""
             return .failure(.refused("fd \(t.fd) could not be duplicated with pidfd_getfd (\(error))\(hint); nothing changed"))
         }
-        func refuse(_ why: String) -> Result<(OwnedDescriptor, KeepaliveOptions, TCPLiveInfo), ActionResult> {
+        func refuse(_ why: String) -> Result<(OwnedDescriptor, KeepaliveOptions, TCPHealth), ActionResult> {
             .failure(.refused(why + "; nothing changed"))
         }
         guard let inode = try? inodeOf(fd: socket.fd), inode == t.inode else {
@@ -175,10 +175,9 @@ public struct Prober: ActionMethod {
         guard case .inet(_, let peer)? = try? SocketEndpoints(fd: socket.fd), peer.normalized == t.peer?.normalized else {
             return refuse("socket inode \(t.inode) no longer has peer \(t.peer?.description ?? "?")")
         }
-        guard let info = try? TCPLiveInfo.read(fd: socket.fd) else { return refuse("tcp_info of inode \(t.inode) is not readable") }
-        guard info.state == TCPLiveInfo.established else {
-            let state = TCPState(rawValue: info.state).map { "\($0)" } ?? "\(info.state)"
-            return refuse("the connection is \(state), not ESTABLISHED" + (info.state == TCPLiveInfo.closeWait ? " (the client already closed its end: see zombies client-gone)" : ""))
+        guard let info = try? TCPHealth.read(fd: socket.fd) else { return refuse("tcp_info of inode \(t.inode) is not readable") }
+        guard info.state == .established else {
+            return refuse("the connection is \(info.state), not ESTABLISHED" + (info.state == .closeWait ? " (the client already closed its end: see zombies client-gone)" : ""))
         }
         guard let saved = try? KeepaliveOptions.read(fd: socket.fd) else { return refuse("its keepalive options are not readable") }
         return .success((socket, saved, info))
@@ -187,7 +186,7 @@ public struct Prober: ActionMethod {
     /// Keepalive after 1 s idle, every 1 s, enough probes to outlast the timeout by one; a user
     /// timeout only when data is already unacknowledged (retransmitting: keepalive waits then).
     /// Never a user timeout on an idle socket: it would drop a live peer slower than 1 s.
-    func aggressive(for info: TCPLiveInfo) -> KeepaliveOptions {
+    func aggressive(for info: TCPHealth) -> KeepaliveOptions {
         let seconds = max(5, Int32(timeoutSeconds.rounded(.down)))
         return KeepaliveOptions(keepalive: true, idleSeconds: 1, intervalSeconds: 1, count: 3,
                                 userTimeoutMilliseconds: info.unacked > 0 ? (seconds - 1) * 1000 : 0)
@@ -231,10 +230,10 @@ public struct Prober: ActionMethod {
 
     /// Looks at one socket; true when it is done with (verdict recorded, options back).
     func verdict(_ l: inout Live, elapsed: Double, _ steps: inout Steps) -> Bool {
-        let info = try? TCPLiveInfo.read(fd: l.fd)
+        let info = try? TCPHealth.read(fd: l.fd)
         if let info { l.info = info }
         var verdict: Verdict?
-        if let info, info.state == TCPLiveInfo.closed {
+        if let info, info.state == .close {
             verdict = .dead("after \(format2(elapsed)) s the kernel dropped the connection (no answer to keepalive or retransmissions); mysqld ends the session on its next read")
         } else if let info, Double(info.lastAckReceivedMilliseconds) / 1000 < elapsed - 0.005 {
             verdict = .alive("the client acknowledged after \(format2(elapsed - Double(info.lastAckReceivedMilliseconds) / 1000)) s")

@@ -110,8 +110,8 @@ public struct SocketCloser {
 
     func viaDestroy(_ targets: [SocketRef], pid: Int32) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         try preflight(targets, method: .destroy)
-        let diag: NetlinkSockDiag
-        switch KernelSnapshot.openSockDiag(pid: pid, proc: proc) {
+        let diag: SockDiagClient
+        switch MysqldNamespaces(pid: pid, proc: proc).openSockDiag() {
         case .success(let d): diag = d
         case .failure(let e): throw .destroy(e.reason)
         }
@@ -136,7 +136,7 @@ public struct SocketCloser {
                 outcomes.append(ActionStep(.refused("socket inode \(t.inode) is no longer at fd \(t.fd)"), CutDetail()))
                 continue
             }
-            switch Result(catching: { () throws(NetlinkSockDiag.DumpError) in try diag.destroy(found) }) {
+            switch Result(catching: { () throws(SockDiagClient.DumpError) in try diag.destroy(found) }) {
             case .success(let errno):
                 outcomes.append(ActionStep(try Self.destroyResult(errno: errno), CutDetail()))
             case .failure(let e):

@@ -10,8 +10,6 @@ public enum IPAddress: Hashable, Sendable {
     case v4(UInt8, UInt8, UInt8, UInt8)
     case v6([UInt8])  // always 16 bytes
 
-    /// Parses a textual address (`10.1.2.3`, `::1`, `::ffff:10.1.2.3`) with `inet_pton(3)`.
-    /// Returns nil for anything else, host names included. Brackets are not accepted.
     /// Dotted-quad IPv4 straight from bytes, as strict as glibc's `inet_pton(AF_INET)` (four
     /// decimal parts of 0-255, no leading zeros): the join parses one per TCP session.
     public static func parseV4<C: Collection>(_ bytes: C) -> IPAddress? where C.Element == UInt8 {
@@ -46,6 +44,8 @@ public enum IPAddress: Hashable, Sendable {
         return .v4(parts.0, parts.1, parts.2, parts.3)
     }
 
+    /// Parses a textual address (`10.1.2.3`, `::1`, `::ffff:10.1.2.3`) with `inet_pton(3)`.
+    /// Returns nil for anything else, host names included. Brackets are not accepted.
     public init?(text: String) {
         if text.utf8.contains(0x3A) {  // ':'
             var raw = in6_addr()
@@ -141,23 +141,5 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
             put(UInt32(port))
             return n
         }
-    }
-}
-
-/// How the kernel printed each 32-bit word of an address in `/proc/net/tcp*`:
-/// in the byte order of the machine that wrote the file.
-public enum WordByteOrder: Sendable {
-    case little, big
-    public static var host: WordByteOrder { 1.littleEndian == 1 ? .little : .big }
-}
-
-extension SocketAddress {
-    /// Decodes `/proc/net/tcp{,6}`'s `ADDR:PORT` hex form, e.g. `0100007F:0CEA` (127.0.0.1:3306).
-    ///
-    /// IPv4 is one 32-bit word and IPv6 four, each printed in the writer's byte order
-    /// (reversed bytes on x86 and arm64); the port is plain big-endian hex.
-    public init?(procHex: Substring, byteOrder: WordByteOrder = .host) {
-        guard let decoded = NetTCPParser.address(ArraySlice(procHex.utf8), byteOrder: byteOrder) else { return nil }
-        self = decoded
     }
 }

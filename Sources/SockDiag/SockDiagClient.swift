@@ -1,0 +1,96 @@
+import SocketModel
+import SystemPackage
+
+/// Where sock_diag requests go and replies come from: the kernel's NETLINK_SOCK_DIAG socket
+/// (LinuxKernel's `SockDiagSocket`), a ``RecordingTransport`` around one, or a
+/// ``ReplayTransport`` of recorded replies.
+public protocol SockDiagTransport: AnyObject {
+    /// Sends one request (a whole netlink message).
+    /// - Throws: `Errno` from the kernel.
+    func send(_ request: [UInt8]) throws(Errno)
+    /// The next reply datagram: one or more netlink messages.
+    /// - Throws: `Errno` from the kernel.
+    func receive() throws(Errno) -> [UInt8]
+}
+
+/// The sock_diag conversations myconn has (`sock_diag(7)`): dumps of TCP and unix sockets, and
+/// SOCK_DESTROY, over any transport. Requests and replies are made and read by the pure codecs.
+public final class SockDiagClient {
+    public let transport: any SockDiagTransport
+    private var sequence: UInt32 = 1
+
+    public init(transport: any SockDiagTransport) {
+        self.transport = transport
+    }
+
+    public enum DumpError: Error, Equatable, Sendable {
+        case system(Errno)
+        case reply(InetDiag.ReplyError)
+    }
+
+    /// All TCP sockets of `family` in `states`, with local port `sourcePort` when given.
+    public func dumpTCP(family: UInt8, states: UInt32, sourcePort: UInt16?, withInfo: Bool = false) throws(DumpError) -> [TCPSocketEntry] {
+        try dumpSockets(family: family, states: states, sourcePort: sourcePort, withInfo: withInfo).map(\.entry)
+    }
+
+    /// The TCP sockets of `family` in `states` whose remote port is `port`: the client ends of
+    /// connections to a local server.
+    public func dumpTCP(family: UInt8, states: UInt32, destinationPort port: UInt16) throws(DumpError) -> [TCPSocketEntry] {
+        try dumpSockets(family: family, states: states, sourcePort: nil, destinationPort: port).map(\.entry)
+    }
+
+    /// ``dumpTCP(family:states:sourcePort:withInfo:)`` keeping each socket's kernel identity.
+    public func dumpSockets(family: UInt8, states: UInt32, sourcePort: UInt16?,
+                            withInfo: Bool = false, destinationPort: UInt16? = nil) throws(DumpError) -> [InetDiag.DiagSocket] {
+        sequence += 1
+        return try dump(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence,
+                                             withInfo: withInfo, destinationPort: destinationPort),
+                        parse: InetDiag.parseSockets)
+    }
+
+    /// The namespace's unix sockets in `states` (``UnixDiag/established``), each with its peer.
+    public func dumpUnix(states: UInt32) throws(DumpError) -> [UnixDiag.Socket] {
+        sequence += 1
+        return try dump(UnixDiag.dumpRequest(states: states, sequence: sequence), parse: UnixDiag.parse)
+    }
+
+    /// SOCK_DESTROY of one dumped socket (`ss -K`): the kernel resets it (the peer sees RST, the
+    /// owner's next call ECONNABORTED). Returns nil, or the errno: ENOENT gone, EOPNOTSUPP
+    /// kernel without CONFIG_INET_DIAG_DESTROY, EPERM without CAP_NET_ADMIN in its namespace.
+    public func destroy(_ socket: InetDiag.DiagSocket) throws(DumpError) -> Int32? {
+        sequence += 1
+        try send(InetDiag.destroyRequest(socket, sequence: sequence))
+        let reply = try receive()
+        do {
+            return try InetDiag.ackErrno(reply)
+        } catch {
+            throw .reply(error)
+        }
+    }
+
+    /// Sends a dump request and collects the parsed replies until NLMSG_DONE.
+    func dump<T>(_ request: [UInt8],
+                 parse: ([UInt8]) throws(InetDiag.ReplyError) -> (sockets: [T], done: Bool)) throws(DumpError) -> [T] {
+        try send(request)
+        var sockets: [T] = []
+        while true {
+            let datagram = try receive()
+            let parsed: (sockets: [T], done: Bool)
+            do {
+                parsed = try parse(datagram)
+            } catch {
+                throw .reply(error)
+            }
+            sockets += parsed.sockets
+            if parsed.done || datagram.isEmpty { return sockets }
+        }
+    }
+
+    func send(_ request: [UInt8]) throws(DumpError) {
+        do { try transport.send(request) } catch { throw .system(error) }
+    }
+
+    func receive() throws(DumpError) -> [UInt8] {
+        do { return try transport.receive() } catch { throw .system(error) }
+    }
+}
