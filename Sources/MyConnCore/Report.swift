@@ -76,6 +76,7 @@ public struct SocketView: Sendable, Equatable {
         self.init(transport: e.family == .tcp4 ? .tcp4 : .tcp6, fd: fd, inode: e.inode,
                   local: .inet(e.local), peer: e.peer, tcpState: e.state,
                   sendQueue: e.sendQueue, recvQueue: e.recvQueue, health: e.health)
+        cookie = e.cookie
     }
 
     init(unix e: UnixSocketEntry, fd: Int32?) {

@@ -123,7 +123,9 @@ public enum InetDiag {
             local: SocketAddress(ip: src, port: sport), peer: SocketAddress(ip: dst, port: dport), state: state,
             // For listeners the kernel puts the backlog limit in wqueue; /proc/net/tcp shows 0.
             sendQueue: state == .listen ? 0 : wqueue, recvQueue: rqueue,
-            uid: read32(b, o + 64), inode: UInt64(read32(b, o + 68)), health: health)
+            uid: read32(b, o + 64), inode: UInt64(read32(b, o + 68)), health: health,
+            // inet_diag_sockid.idiag_cookie: two u32 after sport, dport, src, dst and if.
+            cookie: UInt64(read32(b, o + 44)) | UInt64(read32(b, o + 48)) << 32)
     }
 
     static func append16(_ b: inout [UInt8], _ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { b += $0 } }

@@ -11,10 +11,14 @@ public struct TCPSocketEntry: Hashable, Sendable {
     public var inode: UInt64
     /// From sock_diag with INET_DIAG_INFO only; nil from /proc, which has no tcp_info.
     public var health: TCPHealth?
+    /// sock_diag's `idiag_cookie`: the kernel's identity of the socket; nil from /proc.
+    public var cookie: UInt64?
 
     public init(family: TCPFamily, local: SocketAddress, peer: SocketAddress, state: TCPState,
-                sendQueue: UInt32, recvQueue: UInt32, uid: UInt32, inode: UInt64, health: TCPHealth? = nil) {
+                sendQueue: UInt32, recvQueue: UInt32, uid: UInt32, inode: UInt64, health: TCPHealth? = nil,
+                cookie: UInt64? = nil) {
         self.health = health
+        self.cookie = cookie
         self.family = family
         self.local = local
         self.peer = peer

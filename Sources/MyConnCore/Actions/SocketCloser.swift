@@ -136,6 +136,12 @@ public struct SocketCloser {
                 outcomes.append(ActionStep(.refused("socket inode \(t.inode) is no longer at fd \(t.fd)"), CutDetail()))
                 continue
             }
+            // The kernel's own identity, where the join saw it: the same socket object, not one
+            // that reuses its inode number.
+            if let cookie = t.cookie, found.entry.cookie != cookie {
+                outcomes.append(ActionStep(.refused("socket inode \(t.inode) has another sock_diag cookie now"), CutDetail()))
+                continue
+            }
             switch Result(catching: { () throws(SockDiagClient.DumpError) in try diag.destroy(found) }) {
             case .success(let errno):
                 outcomes.append(ActionStep(try Self.destroyResult(errno: errno), CutDetail()))
