@@ -7,7 +7,7 @@ import SocketModel
 
 @Suite("/proc/net/tcp and tcp6 parsing on recorded rows")
 struct NetTCPTests {
-    @Test("the seed's own rows decode as shared/DESIGN.md says")
+    @Test("the seed's own rows decode as docs/facts.md section 1 says")
     func seedRows() throws {
         let rows = try NetTCPParser.parse(fixture("seed-net-tcp"), family: .tcp4, byteOrder: .little)
         #expect(rows.count == 3)

@@ -8,7 +8,7 @@
 #if defined(__x86_64__)
 #include "arch/x86_64.h"
 #else
-#error "myconn's ptrace injector knows x86_64 only (arm64: see shared/DESIGN.md section 7)"
+#error "myconn's ptrace injector knows x86_64 only (arm64: see docs/facts.md section 7)"
 #endif
 
 #pragma clang assume_nonnull begin
