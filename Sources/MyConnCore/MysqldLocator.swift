@@ -8,8 +8,13 @@ import ProcFS
 public enum LocateError: Error, Equatable, Sendable {
     /// No process could be shown to serve the connection.
     case notFound(why: String)
-    /// `--pid` names a process that neither owns our connection's server end nor listens on the port.
+    /// `--pid` names a process that neither owns our connection's server end nor listens on the
+    /// port (0: holds no listening socket at all).
     case notMysqld(pid: Int32, comm: String, port: UInt16)
+    /// `--pid` names a process whose command is not mysqld/mariadbd (and no `--force`).
+    case notNamedServer(pid: Int32, comm: String)
+    /// `--pid` names a thread, not a process: `leader` is its thread-group leader.
+    case notThreadGroupLeader(pid: Int32, leader: Int32, comm: String)
     case processGone(pid: Int32)
     /// Several processes fit; the user has to choose with `--pid`.
     case ambiguous(pids: [Int32], port: UInt16)
@@ -19,6 +24,15 @@ public enum LocateError: Error, Equatable, Sendable {
 public struct MysqldProcess: Sendable, Equatable {
     public var pid: Int32
     public var evidence: String
+    /// Taken from `--pid` on its name: the caller still has to see it hold a listener
+    /// (``MysqldLocator/requireListener(pid:kernel:port:)``) in the kernel view it reads anyway.
+    public var listenerUnchecked = false
+
+    public init(pid: Int32, evidence: String, listenerUnchecked: Bool = false) {
+        self.pid = pid
+        self.evidence = evidence
+        self.listenerUnchecked = listenerUnchecked
+    }
 }
 
 /// Finds mysqld's pid without guessing by name: it is the process that owns the server end
@@ -42,23 +56,62 @@ public struct MysqldLocator: Sendable {
     ///     inspected; called only then (it costs the server a pass over every session).
     public func locate(connectionFD: Int32, serverPort: UInt16, requested: Int32?,
                        serverUptime: () -> UInt64? = { nil }) throws(LocateError) -> MysqldProcess {
-        if let requested, !proc.exists(pid: requested) { throw .processGone(pid: requested) }
-        let owner = ownerOfServerEnd(connectionFD: connectionFD)
         if let requested {
-            if owner?.pid == requested { return owner! }
-            switch listens(pid: requested, port: serverPort) {
-            case .yes:
-                return MysqldProcess(pid: requested, evidence: "--pid, listening on port \(serverPort)")
-            case .unknown:
-                // Not allowed to look: take the user's word; the kernel view will say what it lacks.
-                return MysqldProcess(pid: requested, evidence: "--pid (not verifiable: no permission to read its descriptors)")
-            case .no:
-                let comm = (try? proc.comm(pid: requested)) ?? "?"
-                throw .notMysqld(pid: requested, comm: comm, port: serverPort)
-            }
+            var verified = try verify(pid: requested)
+            // SO_PEERCRED costs nothing; over TCP the owner of the server end would cost a
+            // readlink of every descriptor on the machine: the kernel view checks the listener instead.
+            if let owner = ownerOfUnixServerEnd(connectionFD: connectionFD), owner.pid == requested { return owner }
+            verified.evidence = "--pid, a process named mysqld/mariadbd"
+            verified.listenerUnchecked = true
+            return verified
         }
-        if let owner { return owner }
+        if let owner = ownerOfServerEnd(connectionFD: connectionFD) { return owner }
         return try byNameAndPort(serverPort, serverUptime: serverUptime)
+    }
+
+    /// `--pid` checked before anything trusts it: the process exists, is a thread-group leader
+    /// (`Tgid:` of `/proc/<pid>/status` is the pid itself: a mysqld thread id is refused) and is
+    /// named mysqld/mariadbd, unless `force`. Reads two small files; whether it holds a listener
+    /// is checked on the kernel view the caller reads next (``requireListener(pid:kernel:port:)``).
+    public func verify(pid: Int32, force: Bool = false) throws(LocateError) -> MysqldProcess {
+        guard proc.exists(pid: pid) else { throw .processGone(pid: pid) }
+        let comm: String
+        let status: String
+        do {
+            comm = try proc.comm(pid: pid)
+            status = try proc.readText(proc.path(pid, "status"), pid: pid)
+        } catch {
+            throw .processGone(pid: pid)
+        }
+        if let tgid = Self.statusField("Tgid", in: status), tgid != pid {
+            throw .notThreadGroupLeader(pid: pid, leader: tgid, comm: comm)
+        }
+        if !force && !Self.serverNames.contains(comm) { throw .notNamedServer(pid: pid, comm: comm) }
+        return MysqldProcess(pid: pid, evidence: "--pid")
+    }
+
+    /// The second half of ``verify(pid:force:)``, on the kernel view already read: `pid` must hold
+    /// a listening TCP socket on `port` (any port when nil or 0) or, with no port given, a
+    /// listening unix socket. Passes when its descriptors could not be read (the view says so).
+    public func requireListener(pid: Int32, kernel: KernelSnapshot, port: UInt16?) throws(LocateError) {
+        guard kernel.fds != nil else { return }
+        let held = kernel.fdBySocketInode()
+        let anyPort = port == nil || port == 0
+        let tcp = kernel.tcp.contains { $0.state == .listen && held[$0.inode] != nil && (anyPort || $0.local.port == port) }
+        let unix = anyPort && kernel.unix.contains { $0.isListening && held[$0.inode] != nil }
+        if !tcp && !unix { throw .notMysqld(pid: pid, comm: (try? proc.comm(pid: pid)) ?? "?", port: port ?? 0) }
+    }
+
+    /// A numeric field (`Tgid`, `Pid`) of `/proc/<pid>/status` text.
+    static func statusField(_ name: String, in status: String) -> Int32? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
+        return line.dropFirst(name.count + 1).split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap { Int32($0) }
+    }
+
+    /// The peer of a unix-socket connection (`SO_PEERCRED`); nil for TCP or when unknown.
+    func ownerOfUnixServerEnd(connectionFD: Int32) -> MysqldProcess? {
+        guard case .unix? = try? SocketEndpoints(fd: connectionFD) else { return nil }
+        return ownerOfServerEnd(connectionFD: connectionFD)
     }
 
     /// The process that holds the other end of our connection, when we can see it.
@@ -102,10 +155,9 @@ public struct MysqldLocator: Sendable {
     /// TCP `port` (local servers only). nil when nothing matches: no guessing.
     public func locateWithoutSQL(requested: Int32?, socketPath: String?, port: UInt16?) throws(LocateError) -> MysqldProcess? {
         if let requested {
-            guard proc.exists(pid: requested) else { throw .processGone(pid: requested) }
-            let comm = (try? proc.comm(pid: requested)) ?? "?"
-            guard Self.serverNames.contains(comm) else { throw .notMysqld(pid: requested, comm: comm, port: port ?? 0) }
-            return MysqldProcess(pid: requested, evidence: "--pid")
+            var verified = try verify(pid: requested)
+            verified.listenerUnchecked = true
+            return verified
         }
         var found: [Int32] = []
         for pid in namedServers() {

@@ -161,7 +161,12 @@ struct ListCommand: ParsableCommand {
         case .locate(.notFound(let why)):
             return fail(.mysqldNotFound, "cannot find mysqld's process: \(why); pass --pid PID (mysqld's pid as seen from this host)")
         case .locate(.notMysqld(let pid, let comm, let port)):
-            return fail(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it has no listening socket on port \(port); pass mysqld's pid or omit --pid")
+            let which = port == 0 ? "" : " on port \(port)"
+            return fail(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it has no listening socket\(which); pass mysqld's pid or omit --pid")
+        case .locate(.notNamedServer(let pid, let comm)):
+            return fail(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it is not named mysqld or mariadbd; pass mysqld's pid (pidof mariadbd mysqld) or omit --pid")
+        case .locate(.notThreadGroupLeader(let pid, let leader, let comm)):
+            return fail(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it is a thread of process \(leader); pass --pid \(leader) or omit --pid")
         case .locate(.processGone(let pid)):
             return fail(.mysqldNotFound, "no process has pid \(pid); pass mysqld's pid or omit --pid")
         case .locate(.ambiguous(let pids, let port)):
