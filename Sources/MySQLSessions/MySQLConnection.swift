@@ -30,6 +30,10 @@ public final class MySQLConnection {
             }
             var timeout = options.connectTimeoutSeconds
             mysql_options(h, MYSQL_OPT_CONNECT_TIMEOUT, &timeout)
+            if var deadline = options.readTimeoutSeconds {
+                mysql_options(h, MYSQL_OPT_READ_TIMEOUT, &deadline)
+                mysql_options(h, MYSQL_OPT_WRITE_TIMEOUT, &deadline)
+            }
             if let transport = options.transport {
                 var proto = transport == .tcp ? MYSQL_PROTOCOL_TCP.rawValue : MYSQL_PROTOCOL_SOCKET.rawValue
                 mysql_options(h, MYSQL_OPT_PROTOCOL, &proto)
@@ -171,9 +175,14 @@ public final class MySQLConnection {
         if let res = mysql_store_result(handle) { mysql_free_result(res) }
     }
 
+    /// The error of the call that just failed; read before anything else can change `errno`.
     private func lastError() -> MySQLError {
+        let cause = errno
         let code = mysql_errno(handle)
-        return MySQLError(kind: .query, code: code, message: String(cString: mysql_error(handle)))
+        // libmariadb reports a read or write past its deadline as a lost connection (2013),
+        // leaving the poll(2) timeout's ETIMEDOUT in errno.
+        let kind: MySQLError.Kind = code == 2013 && cause == ETIMEDOUT ? .timedOut : .query
+        return MySQLError(kind: kind, code: code, message: String(cString: mysql_error(handle)))
     }
 }
 

@@ -84,6 +84,11 @@ struct ListCommand: ParsableCommand {
             lister.clients = clients
             report = try lister.run(source: conn)
         } catch {
+            if case .sql(let e) = error, e.kind == .timedOut,
+               let fallback = try kernelOnlyIfLocal(why: "the server stopped answering (no reply within --read-timeout \(connection.readTimeout) s: \(e)); listing mysqld's sockets from the kernel alone: sessions unknown") {
+                try emit(fallback)
+                return
+            }
             throw Self.exit(for: error)
         }
         try recorder.write()
@@ -128,13 +133,18 @@ struct ListCommand: ParsableCommand {
     /// password is not such a case: it is reported as itself.
     func fallbackWhenLoginFails(_ error: MySQLError) throws -> ListReport? {
         guard error.kind == .tooManyConnections || error.kind == .cannotConnect else { return nil }
+        return try kernelOnlyIfLocal(why: "cannot log in (\(error)); listing mysqld's sockets from the kernel alone: sessions unknown")
+    }
+
+    /// The kernel-only report, when the server is local and its mysqld can be found without SQL.
+    func kernelOnlyIfLocal(why: String) throws -> ListReport? {
         let local = [nil, "localhost", "127.0.0.1", "::1"].contains(connection.host)
         guard pid != nil || local, pid != nil || connection.socket != nil || connection.port != nil else { return nil }
         let port = connection.port.map { UInt16($0) }
         guard (try? MysqldLocator(proc: ProcReader()).locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)) != nil else {
             return nil
         }
-        return try kernelOnly(why: "cannot log in (\(error)); listing mysqld's sockets from the kernel alone: sessions unknown")
+        return try kernelOnly(why: why)
     }
 
     static func exit(for error: MySQLError, options: ConnectionOptions) -> ExitCode {
@@ -149,6 +159,8 @@ struct ListCommand: ParsableCommand {
             return fail(.tooManyConnections, "the server accepts no login now: \(error.message)")
         case .client where error.code == 0:
             return fail(.usage, error.message)
+        case .timedOut:
+            return fail(.cannotConnect, "the server stopped answering: \(error) within --read-timeout; it may be wedged: myconn list --no-sql --pid PID lists its sockets from the kernel")
         case .client, .query:
             return fail(.internalError, "MySQL client error: \(error)")
         }
@@ -156,6 +168,8 @@ struct ListCommand: ParsableCommand {
 
     static func exit(for error: ListError) -> ExitCode {
         switch error {
+        case .sql(let e) where e.kind == .timedOut:
+            return fail(.cannotConnect, "the server stopped answering: no reply within --read-timeout (\(e)); it may be wedged: myconn list --no-sql --pid PID lists its sockets from the kernel")
         case .sql(let e):
             return fail(.internalError, "reading the processlist failed: \(e)")
         case .locate(.notFound(let why)):
