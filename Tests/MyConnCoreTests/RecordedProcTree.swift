@@ -75,7 +75,22 @@ final class MaterializedTree {
 
     init(_ tree: RecordedProcTree) throws {
         dir = "/dev/shm/myconn-proc-\(getpid())-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.copyItem(atPath: tree.root, toPath: dir)
+        // deinit does not run when init throws: remove a half-made copy here.
+        do { try Self.make(dir, from: tree) } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
+    }
+
+    private static func make(_ dir: String, from tree: RecordedProcTree) throws {
+        // cp -RP: symlinks stay symlinks and nothing tries to keep root's ownership (Foundation's
+        // copyItem does, and fails for an unprivileged user).
+        let cp = Process()
+        cp.executableURL = URL(fileURLWithPath: "/bin/cp")
+        cp.arguments = ["-RP", tree.root, dir]
+        try cp.run()
+        cp.waitUntilExit()
+        try #require(cp.terminationStatus == 0, "cp -RP \(tree.root) \(dir)")
         let mem = "\(dir)/\(tree.mainPID)/mem"
         let fd = open(mem, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
         try #require(fd >= 0, "create \(mem): errno \(errno)")
