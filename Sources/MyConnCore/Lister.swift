@@ -85,6 +85,9 @@ public struct Lister {
         } catch {
             throw .kernel(error)
         }
+        if mysqld.listenerUnchecked {
+            do { try MysqldLocator(proc: proc).requireListener(pid: mysqld.pid, kernel: kernel, port: facts.port) } catch { throw .locate(error) }
+        }
         var incomplete = false
         if let why = kernel.fallbackReason { warnings.append("TCP table read from /proc instead of sock_diag: \(why)") }
         if kernel.fds == nil {
@@ -127,6 +130,7 @@ public struct Lister {
         guard kernel.fds != nil else {
             throw .kernel(kernel.fdError ?? .permissionDenied(path: proc.path(pid, "fd").string))
         }
+        do { try MysqldLocator(proc: proc).requireListener(pid: pid, kernel: kernel, port: nil) } catch { throw .locate(error) }
         let joined = SessionJoin(rows: [], selfID: nil, selfPeer: nil, serverPort: 0, kernel: kernel,
                                  includeListening: includeListening).run()
         var warnings = why.map { [$0] } ?? []

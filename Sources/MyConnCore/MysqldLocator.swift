@@ -8,17 +8,29 @@ import ProcFS
 public enum LocateError: Error, Equatable, Sendable {
     /// No process could be shown to serve the connection.
     case notFound(why: String)
-    /// `--pid` names a process that neither owns our connection's server end nor listens on the port.
+    /// `--pid` names a process that neither owns our connection's server end nor listens on the
+    /// port (0: holds no listening socket at all).
     case notMysqld(pid: Int32, comm: String, port: UInt16)
+    /// `--pid` names a process whose command is not mysqld/mariadbd (and no `--force`).
+    case notNamedServer(pid: Int32, comm: String)
+    /// `--pid` names a thread, not a process: `leader` is its thread-group leader.
+    case notThreadGroupLeader(pid: Int32, leader: Int32, comm: String)
     case processGone(pid: Int32)
     /// Several processes fit; the user has to choose with `--pid`.
     case ambiguous(pids: [Int32], port: UInt16)
 }
 
-/// The process serving our SQL connection, and how we know.
+/// The process serving our SQL connection.
 public struct MysqldProcess: Sendable, Equatable {
     public var pid: Int32
-    public var evidence: String
+    /// Taken from `--pid` on its name: the caller still has to see it hold a listener
+    /// (``MysqldLocator/requireListener(pid:kernel:port:)``) in the kernel view it reads anyway.
+    public var listenerUnchecked = false
+
+    public init(pid: Int32, listenerUnchecked: Bool = false) {
+        self.pid = pid
+        self.listenerUnchecked = listenerUnchecked
+    }
 }
 
 /// Finds mysqld's pid without guessing by name: it is the process that owns the server end
@@ -42,23 +54,55 @@ public struct MysqldLocator: Sendable {
     ///     inspected; called only then (it costs the server a pass over every session).
     public func locate(connectionFD: Int32, serverPort: UInt16, requested: Int32?,
                        serverUptime: () -> UInt64? = { nil }) throws(LocateError) -> MysqldProcess {
-        if let requested, !proc.exists(pid: requested) { throw .processGone(pid: requested) }
-        let owner = ownerOfServerEnd(connectionFD: connectionFD)
         if let requested {
-            if owner?.pid == requested { return owner! }
-            switch listens(pid: requested, port: serverPort) {
-            case .yes:
-                return MysqldProcess(pid: requested, evidence: "--pid, listening on port \(serverPort)")
-            case .unknown:
-                // Not allowed to look: take the user's word; the kernel view will say what it lacks.
-                return MysqldProcess(pid: requested, evidence: "--pid (not verifiable: no permission to read its descriptors)")
-            case .no:
-                let comm = (try? proc.comm(pid: requested)) ?? "?"
-                throw .notMysqld(pid: requested, comm: comm, port: serverPort)
-            }
+            var verified = try verify(pid: requested)
+            // SO_PEERCRED costs nothing; over TCP the owner of the server end would cost a
+            // readlink of every descriptor on the machine: the kernel view checks the listener instead.
+            if let owner = ownerOfUnixServerEnd(connectionFD: connectionFD), owner.pid == requested { return owner }
+            verified.listenerUnchecked = true
+            return verified
         }
-        if let owner { return owner }
+        if let owner = ownerOfServerEnd(connectionFD: connectionFD) { return owner }
         return try byNameAndPort(serverPort, serverUptime: serverUptime)
+    }
+
+    /// `--pid` checked before anything trusts it: the process exists, is a thread-group leader
+    /// (`Tgid:` of `/proc/<pid>/status` is the pid itself: a mysqld thread id is refused) and is
+    /// named mysqld/mariadbd, unless `force`. Reads two small files; whether it holds a listener
+    /// is checked on the kernel view the caller reads next (``requireListener(pid:kernel:port:)``).
+    public func verify(pid: Int32, force: Bool = false) throws(LocateError) -> MysqldProcess {
+        guard proc.exists(pid: pid) else { throw .processGone(pid: pid) }
+        let comm: String
+        let status: ProcStatus
+        do {
+            comm = try proc.comm(pid: pid)
+            status = try proc.status(pid: pid)
+        } catch {
+            throw .processGone(pid: pid)
+        }
+        if let tgid = status.tgid, tgid != pid {
+            throw .notThreadGroupLeader(pid: pid, leader: tgid, comm: comm)
+        }
+        if !force && !Self.serverNames.contains(comm) { throw .notNamedServer(pid: pid, comm: comm) }
+        return MysqldProcess(pid: pid)
+    }
+
+    /// The second half of ``verify(pid:force:)``, on the kernel view already read: `pid` must hold
+    /// a listening TCP socket on `port` (any port when nil or 0) or, with no port given, a
+    /// listening unix socket. Passes when its descriptors could not be read (the view says so).
+    public func requireListener(pid: Int32, kernel: KernelSnapshot, port: UInt16?) throws(LocateError) {
+        guard kernel.fds != nil else { return }
+        let held = kernel.fdBySocketInode()
+        let anyPort = port == nil || port == 0
+        let tcp = kernel.tcp.contains { $0.state == .listen && held[$0.inode] != nil && (anyPort || $0.local.port == port) }
+        let unix = anyPort && kernel.unix.contains { $0.isListening && held[$0.inode] != nil }
+        if !tcp && !unix { throw .notMysqld(pid: pid, comm: (try? proc.comm(pid: pid)) ?? "?", port: port ?? 0) }
+    }
+
+    /// The peer of a unix-socket connection (`SO_PEERCRED`); nil for TCP or when unknown.
+    func ownerOfUnixServerEnd(connectionFD: Int32) -> MysqldProcess? {
+        guard case .unix? = try? SocketEndpoints(fd: connectionFD) else { return nil }
+        return ownerOfServerEnd(connectionFD: connectionFD)
     }
 
     /// The process that holds the other end of our connection, when we can see it.
@@ -69,7 +113,7 @@ public struct MysqldLocator: Sendable {
             guard let cred = try? PeerCredentials(fd: connectionFD), cred.pid > 0, proc.exists(pid: cred.pid) else {
                 return nil
             }
-            return MysqldProcess(pid: cred.pid, evidence: "peer of myconn's unix-socket connection (SO_PEERCRED)")
+            return MysqldProcess(pid: cred.pid)
         case .inet(let local, let peer):
             let me = getpid()
             let family: TCPFamily = local.ip.isV6 ? .tcp6 : .tcp4
@@ -88,7 +132,7 @@ public struct MysqldLocator: Sendable {
                 for pid in named + proc.pids().filter({ !named.contains($0) }) where pid != me {
                     guard let table = try? proc.fdTable(pid: pid) else { continue }
                     if table.values.contains(.socket(inode: serverEnd.inode)) {
-                        return MysqldProcess(pid: pid, evidence: "owner of the server end of myconn's TCP connection (inode \(serverEnd.inode))")
+                        return MysqldProcess(pid: pid)
                     }
                 }
                 return nil
@@ -102,10 +146,9 @@ public struct MysqldLocator: Sendable {
     /// TCP `port` (local servers only). nil when nothing matches: no guessing.
     public func locateWithoutSQL(requested: Int32?, socketPath: String?, port: UInt16?) throws(LocateError) -> MysqldProcess? {
         if let requested {
-            guard proc.exists(pid: requested) else { throw .processGone(pid: requested) }
-            let comm = (try? proc.comm(pid: requested)) ?? "?"
-            guard Self.serverNames.contains(comm) else { throw .notMysqld(pid: requested, comm: comm, port: port ?? 0) }
-            return MysqldProcess(pid: requested, evidence: "--pid")
+            var verified = try verify(pid: requested)
+            verified.listenerUnchecked = true
+            return verified
         }
         var found: [Int32] = []
         for pid in namedServers() {
@@ -119,7 +162,7 @@ public struct MysqldLocator: Sendable {
             }
         }
         if found.count > 1 { throw .ambiguous(pids: found.sorted(), port: port ?? 0) }
-        return found.first.map { MysqldProcess(pid: $0, evidence: "the mysqld listening where myconn was to connect") }
+        return found.first.map { MysqldProcess(pid: $0) }
     }
 
     /// The processes named mysqld or mariadbd.
@@ -150,12 +193,12 @@ public struct MysqldLocator: Sendable {
         let answers = namedServers().map { (pid: $0, listens: listens(pid: $0, port: port)) }
         let proven = answers.filter { $0.listens == .yes }.map(\.pid)
         if proven.count == 1 {
-            return MysqldProcess(pid: proven[0], evidence: "the only mysqld/mariadbd listening on port \(port)")
+            return MysqldProcess(pid: proven[0])
         }
         if proven.count > 1 { throw .ambiguous(pids: proven.sorted(), port: port) }
         let unverifiable = answers.filter { $0.listens == .unknown }.map(\.pid)
         if unverifiable.count == 1 {
-            return MysqldProcess(pid: unverifiable[0], evidence: "the only mysqld/mariadbd with a listener on port \(port) in its namespace (its descriptors are not readable)")
+            return MysqldProcess(pid: unverifiable[0])
         }
         if unverifiable.count > 1 {
             // Processes sharing a network namespace all show the same listener. Without their
@@ -166,7 +209,7 @@ public struct MysqldLocator: Sendable {
                     proc.processAge(pid: pid).map { abs($0 - Double(serverUptime)) <= 2 } ?? false
                 }
                 if agreeing.count == 1 {
-                    return MysqldProcess(pid: agreeing[0], evidence: "the mysqld/mariadbd on port \(port)'s namespace whose age matches the server's Uptime (its descriptors are not readable)")
+                    return MysqldProcess(pid: agreeing[0])
                 }
             }
             throw .ambiguous(pids: unverifiable.sorted(), port: port)

@@ -20,10 +20,14 @@ public struct ConnectionOptions: Sendable, Equatable {
     /// `--no-defaults`: read no option file at all.
     public var noDefaults: Bool
     public var connectTimeoutSeconds: UInt32
+    /// The deadline of each read and each write after the connect (`MYSQL_OPT_READ_TIMEOUT`,
+    /// `MYSQL_OPT_WRITE_TIMEOUT`); nil: none, a round trip may wait forever.
+    public var readTimeoutSeconds: UInt32?
 
     public init(host: String? = nil, port: UInt32? = nil, user: String? = nil, password: String? = nil,
                 socket: String? = nil, transport: TransportProtocol? = nil, defaultsFile: String? = nil,
-                defaultsExtraFile: String? = nil, noDefaults: Bool = false, connectTimeoutSeconds: UInt32 = 10) {
+                defaultsExtraFile: String? = nil, noDefaults: Bool = false, connectTimeoutSeconds: UInt32 = 10,
+                readTimeoutSeconds: UInt32? = nil) {
         self.host = host
         self.port = port
         self.user = user
@@ -34,6 +38,7 @@ public struct ConnectionOptions: Sendable, Equatable {
         self.defaultsExtraFile = defaultsExtraFile
         self.noDefaults = noDefaults
         self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.readTimeoutSeconds = readTimeoutSeconds
     }
 
     /// The option group myconn reads beside libmariadb's client groups.

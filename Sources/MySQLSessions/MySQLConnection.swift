@@ -30,6 +30,10 @@ public final class MySQLConnection {
             }
             var timeout = options.connectTimeoutSeconds
             mysql_options(h, MYSQL_OPT_CONNECT_TIMEOUT, &timeout)
+            if var deadline = options.readTimeoutSeconds {
+                mysql_options(h, MYSQL_OPT_READ_TIMEOUT, &deadline)
+                mysql_options(h, MYSQL_OPT_WRITE_TIMEOUT, &deadline)
+            }
             if let transport = options.transport {
                 var proto = transport == .tcp ? MYSQL_PROTOCOL_TCP.rawValue : MYSQL_PROTOCOL_SOCKET.rawValue
                 mysql_options(h, MYSQL_OPT_PROTOCOL, &proto)
@@ -159,21 +163,20 @@ public final class MySQLConnection {
     }
 
     /// Sends a statement without waiting for its result (`mysql_send_query`), so the session
-    /// is busy on the server while this process does something else. Read it with ``finishSentQuery()``.
+    /// is busy on the server while this process does something else.
     public func send(_ sql: String) throws(MySQLError) {
         let rc = sql.withCString { mysql_send_query(handle, $0, UInt(strlen($0))) }
         guard rc == 0 else { throw lastError() }
     }
 
-    /// Reads and discards the result of a statement sent with ``send(_:)``.
-    public func finishSentQuery() throws(MySQLError) {
-        guard mysql_read_query_result(handle) == 0 else { throw lastError() }
-        if let res = mysql_store_result(handle) { mysql_free_result(res) }
-    }
-
+    /// The error of the call that just failed; read before anything else can change `errno`.
     private func lastError() -> MySQLError {
+        let cause = errno
         let code = mysql_errno(handle)
-        return MySQLError(kind: .query, code: code, message: String(cString: mysql_error(handle)))
+        // libmariadb reports a read or write past its deadline as a lost connection (2013),
+        // leaving the poll(2) timeout's ETIMEDOUT in errno.
+        let kind: MySQLError.Kind = code == 2013 && cause == ETIMEDOUT ? .timedOut : .query
+        return MySQLError(kind: kind, code: code, message: String(cString: mysql_error(handle)))
     }
 }
 
@@ -181,10 +184,4 @@ public final class MySQLConnection {
 public struct QueryResult: Sendable {
     public var columns: [String]
     public var rows: [[String?]]
-
-    /// The index of a column by name, case-insensitively.
-    public func index(of column: String) -> Int? {
-        let wanted = column.lowercased()
-        return columns.firstIndex { $0.lowercased() == wanted }
-    }
 }

@@ -13,6 +13,9 @@ public struct MySQLError: Error, Sendable, Equatable, CustomStringConvertible {
         case query
         /// Anything else from the client library (out of memory, bad option).
         case client
+        /// The server did not answer a round trip within the read timeout (it is wedged or
+        /// stopped): the connection is gone.
+        case timedOut
     }
 
     public var kind: Kind

@@ -38,6 +38,14 @@ struct ConnectionArguments: ParsableArguments {
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the server.")
     var connectTimeout: UInt32 = 10
 
+    // 5 s: the slowest round trip myconn makes (SHOW FULL PROCESSLIST at 10,000 sessions) takes
+    // tens of ms, so this is two orders of magnitude of headroom, yet short enough for the
+    // emergency of a wedged server, where list goes on from the kernel alone.
+    @Option(name: .customLong("read-timeout"), help: ArgumentHelp(
+        "Seconds each SQL read or write after the connect may wait for the server (0: no limit); list then goes on from the kernel alone, other commands end with status 2.",
+        valueName: "seconds"))
+    var readTimeout: UInt32 = 5
+
     @Option(name: .customLong("netns-of"), help: ArgumentHelp(
         "Connect from inside the network namespace of this process (mysqld's pid as seen from here): for a server in a container whose port this host cannot reach; -h/-P are then as that process sees them.",
         valueName: "pid"))
@@ -91,7 +99,7 @@ struct ConnectionArguments: ParsableArguments {
         return ConnectionOptions(host: host, port: port, user: user, password: pw, socket: socket,
                                  transport: transport, defaultsFile: defaultsFile,
                                  defaultsExtraFile: defaultsExtraFile, noDefaults: noDefaults,
-                                 connectTimeoutSeconds: connectTimeout)
+                                 connectTimeoutSeconds: connectTimeout, readTimeoutSeconds: readTimeout == 0 ? nil : readTimeout)
     }
 }
 

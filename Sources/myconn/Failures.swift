@@ -17,6 +17,8 @@ extension Failure {
             self.init(.tooManyConnections, "the server accepts no login now: \(error.message)")
         case .client where error.code == 0:
             self.init(.usage, error.message)
+        case .timedOut:
+            self.init(.cannotConnect, "the server stopped answering: \(error) within --read-timeout; it may be wedged: myconn list --no-sql --pid PID lists its sockets from the kernel")
         case .client, .query:
             self.init(.internalError, "MySQL client error: \(error)")
         }
@@ -24,6 +26,8 @@ extension Failure {
 
     init(_ error: ListError) {
         switch error {
+        case .sql(let e) where e.kind == .timedOut:
+            self.init(.cannotConnect, "the server stopped answering: no reply within --read-timeout (\(e)); it may be wedged: myconn list --no-sql --pid PID lists its sockets from the kernel")
         case .sql(let e):
             self.init(.internalError, "reading the processlist failed: \(e)")
         case .locate(let e):
@@ -42,7 +46,12 @@ extension Failure {
         case .notFound(let why):
             self.init(.mysqldNotFound, "cannot find mysqld's process: \(why); pass --pid PID (mysqld's pid as seen from this host)")
         case .notMysqld(let pid, let comm, let port):
-            self.init(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it has no listening socket on port \(port); pass mysqld's pid or omit --pid")
+            let which = port == 0 ? "" : " on port \(port)"
+            self.init(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it has no listening socket\(which); pass mysqld's pid or omit --pid")
+        case .notNamedServer(let pid, let comm):
+            self.init(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it is not named mysqld or mariadbd; pass mysqld's pid (pidof mariadbd mysqld) or omit --pid")
+        case .notThreadGroupLeader(let pid, let leader, let comm):
+            self.init(.mysqldNotFound, "pid \(pid) (\(comm)) is not the mysqld serving this connection: it is a thread of process \(leader); pass --pid \(leader) or omit --pid")
         case .processGone(let pid):
             self.init(.mysqldNotFound, "no process has pid \(pid); pass mysqld's pid or omit --pid")
         case .ambiguous(let pids, let port):
@@ -70,6 +79,10 @@ extension Failure {
             self.init(.badTarget, "\(n) mysqld connections have peer \(p); nothing was done: use --fd")
         case .notMysqld(let pid, let comm):
             self.init(.badTarget, "pid \(pid) is \(comm), not mysqld or mariadbd; nothing was done (--force to act anyway)")
+        case .notProcess(let pid, let leader, let comm):
+            self.init(.badTarget, "pid \(pid) is a thread of pid \(leader) (\(comm)), not a process: pass --pid \(leader); nothing was done")
+        case .noListener(let pid, let comm):
+            self.init(.badTarget, "pid \(pid) (\(comm)) holds no listening socket: it is not a serving mysqld; nothing was done")
         case .processGone(let pid):
             self.init(.mysqldNotFound, "no process has pid \(pid); nothing was done")
         case .kernel(.permissionDenied(let path)):

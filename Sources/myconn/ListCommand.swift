@@ -71,6 +71,11 @@ struct ListCommand: ParsableCommand {
             lister.clients = clients
             report = try lister.run(source: conn)
         } catch {
+            if case .sql(let e) = error, e.kind == .timedOut,
+               let fallback = try kernelOnlyIfLocal(why: "the server stopped answering (no reply within --read-timeout \(connection.readTimeout) s: \(e)); listing mysqld's sockets from the kernel alone: sessions unknown") {
+                try emit(fallback)
+                return
+            }
             throw Failure(error)
         }
         try recorder.write()
@@ -115,13 +120,18 @@ struct ListCommand: ParsableCommand {
     /// password is not such a case: it is reported as itself.
     func fallbackWhenLoginFails(_ error: MySQLError) throws -> ListReport? {
         guard error.kind == .tooManyConnections || error.kind == .cannotConnect else { return nil }
+        return try kernelOnlyIfLocal(why: "cannot log in (\(error)); listing mysqld's sockets from the kernel alone: sessions unknown")
+    }
+
+    /// The kernel-only report, when the server is local and its mysqld can be found without SQL.
+    func kernelOnlyIfLocal(why: String) throws -> ListReport? {
         let local = [nil, "localhost", "127.0.0.1", "::1"].contains(connection.host)
         guard pid != nil || local, pid != nil || connection.socket != nil || connection.port != nil else { return nil }
         let port = connection.port.map { UInt16($0) }
         guard (try? MysqldLocator(proc: ProcReader()).locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)) != nil else {
             return nil
         }
-        return try kernelOnly(why: "cannot log in (\(error)); listing mysqld's sockets from the kernel alone: sessions unknown")
+        return try kernelOnly(why: why)
     }
 }
 

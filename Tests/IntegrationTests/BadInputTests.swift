@@ -17,15 +17,6 @@ func expectOneLineFailure(_ r: RunResult, status: Int32, mentioning words: [Stri
 extension RealServer {
     @Suite("Bad input: one line, a documented exit status, no stack trace")
     struct BadInputTests {
-        @Test("server down: no socket file, and a closed port")
-        func serverDown() throws {
-            let dir = FileManager.default.temporaryDirectory.path
-            expectOneLineFailure(try myconn(["list", "--no-defaults", "-uroot", "-S", "\(dir)/myconn-no-such.sock"]),
-                                 status: 2, mentioning: ["cannot reach the server", "-S"])
-            expectOneLineFailure(try myconn(["list", "--no-defaults", "-uroot", "-h127.0.0.1", "-P\(freePort())"]),
-                                 status: 2, mentioning: ["cannot reach the server"])
-        }
-
         @Test("unknown host (looked up in an empty network namespace from /etc/hosts only: no query leaves)")
         func unknownHost() throws {
             let bin = productsDir.appendingPathComponent("myconn").path
@@ -101,13 +92,26 @@ extension RealServer {
                 }
             }
         }
+    }
+}
 
-        @Test("argument errors: -p with no terminal, a bad port, an unknown option")
-        func arguments() throws {
-            expectOneLineFailure(try myconn(["list", "--no-defaults", "-uroot", "-p"]), status: 64, mentioning: ["terminal"])
-            expectOneLineFailure(try myconn(["list", "--port=99999"]), status: 64, mentioning: ["--port must be 1-65535"])
-            expectOneLineFailure(try myconn(["list", "--bogus"]), status: 64, mentioning: ["--bogus"])
-            expectOneLineFailure(try myconn(["list", "--pid", "0"]), status: 64, mentioning: ["--pid"])
-        }
+/// The bad-input cases that need neither root nor a server: they run in every test run.
+@Suite("Bad input without a server: one line, a documented exit status (no root)")
+struct BadInputWithoutServerTests {
+    @Test("server down: no socket file, and a closed port")
+    func serverDown() throws {
+        let dir = FileManager.default.temporaryDirectory.path
+        expectOneLineFailure(try myconnUnpiped(["list", "--no-defaults", "-uroot", "-S", "\(dir)/myconn-no-such.sock"]),
+                             status: 2, mentioning: ["cannot reach the server", "-S"])
+        expectOneLineFailure(try myconnUnpiped(["list", "--no-defaults", "-uroot", "-h127.0.0.1", "-P\(freePort())"]),
+                             status: 2, mentioning: ["cannot reach the server"])
+    }
+
+    @Test("argument errors: -p with no terminal, a bad port, an unknown option")
+    func arguments() throws {
+        expectOneLineFailure(try myconnUnpiped(["list", "--no-defaults", "-uroot", "-p"]), status: 64, mentioning: ["terminal"])
+        expectOneLineFailure(try myconnUnpiped(["list", "--port=99999"]), status: 64, mentioning: ["--port must be 1-65535"])
+        expectOneLineFailure(try myconnUnpiped(["list", "--bogus"]), status: 64, mentioning: ["--bogus"])
+        expectOneLineFailure(try myconnUnpiped(["list", "--pid", "0"]), status: 64, mentioning: ["--pid"])
     }
 }

@@ -1,28 +1,25 @@
 import Testing
 
-extension RealServer {
-    /// The help people read: every subcommand answers --help, names its options and the exit statuses.
-    /// Inside the serialized suite: a child started while another test's clients run could inherit
-    /// their pipes (see RealServer).
-    @Suite("help text")
-    struct HelpTests {
-        @Test("each subcommand's --help exits 0, lists the exit statuses and its own options", arguments: [
-            ("list", ["--json", "--wide", "--clients", "--no-sql", "--source", "--netns-of"]),
-            ("zombies", ["--json", "--idle"]),
-            ("kill", ["--query", "--zombie", "--yes", "--dry-run"]),
-            ("close", ["--method", "--peer", "--fd", "--raw-close"]),
-            ("probe", ["--timeout", "--peer", "--zombie", "--dry-run"]),
-        ])
-        func help(command: String, options: [String]) throws {
-            let r = try myconn([command, "--help"])
-            #expect(r.status == 0, "\(r.stderr)")
-            #expect(r.stdout.contains("Exit status: 0"), "\(command)")
-            for o in options { #expect(r.stdout.contains(o), "\(command) --help names \(o)") }
-        }
+/// The help people read: every subcommand answers --help, names its options and the exit statuses.
+/// No root and no server: runs in every test run (output through files, see ``myconnUnpiped(_:)``).
+@Suite("help text (no root, no server)")
+struct HelpTests {
+    @Test("each subcommand's --help exits 0, lists the exit statuses and its own options", arguments: [
+        ("list", ["--json", "--wide", "--clients", "--no-sql", "--source", "--netns-of"]),
+        ("zombies", ["--json", "--idle"]),
+        ("kill", ["--query", "--zombie", "--yes", "--dry-run"]),
+        ("close", ["--method", "--peer", "--fd", "--raw-close"]),
+        ("probe", ["--timeout", "--peer", "--zombie", "--dry-run"]),
+    ])
+    func help(command: String, options: [String]) throws {
+        let r = try myconnUnpiped([command, "--help"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Exit status: 0"), "\(command)")
+        for o in options { #expect(r.stdout.contains(o), "\(command) --help names \(o)") }
+    }
 
-        @Test("probe documents its own exit status 11")
-        func probeStatus() throws {
-            #expect(try myconn(["probe", "--help"]).stdout.contains("11"))
-        }
+    @Test("probe documents its own exit status 11")
+    func probeStatus() throws {
+        #expect(try myconnUnpiped(["probe", "--help"]).stdout.contains("11"))
     }
 }

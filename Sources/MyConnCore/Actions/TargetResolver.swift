@@ -12,8 +12,26 @@ public enum TargetError: Error, Equatable, Sendable {
     case peerNotFound(SocketAddress)
     case peerAmbiguous(SocketAddress, count: Int)
     case notMysqld(pid: Int32, comm: String)
+    /// `--pid` names a thread of process `leader`, not a process.
+    case notProcess(pid: Int32, leader: Int32, comm: String)
+    /// `--pid` holds no listening socket: not a serving mysqld.
+    case noListener(pid: Int32, comm: String)
     case processGone(pid: Int32)
     case kernel(ProcError)
+}
+
+extension TargetError {
+    /// A `--pid` that ``MysqldLocator/verify(pid:force:)`` refused, in the words of targets.
+    init(_ error: LocateError) {
+        switch error {
+        case .processGone(let pid): self = .processGone(pid: pid)
+        case .notNamedServer(let pid, let comm): self = .notMysqld(pid: pid, comm: comm)
+        case .notThreadGroupLeader(let pid, let leader, let comm):
+            self = .notProcess(pid: pid, leader: leader, comm: comm)
+        case .notMysqld(let pid, let comm, _): self = .noListener(pid: pid, comm: comm)
+        case .notFound, .ambiguous: self = .notMysqld(pid: 0, comm: "?")
+        }
+    }
 }
 
 /// Turns what the user named (session ids, zombie classes, or mysqld's pid with peers and
@@ -61,9 +79,12 @@ public enum TargetResolver {
     /// `force` accepts a process not named mysqld/mariadbd.
     public static func fromKernel(pid: Int32, peers: [SocketAddress], fds: [Int32], force: Bool,
                                   proc: ProcReader, source: KernelSource) throws(TargetError) -> [ActionTarget] {
-        guard proc.exists(pid: pid) else { throw .processGone(pid: pid) }
-        let comm = (try? proc.comm(pid: pid)) ?? "?"
-        if !force && !MysqldLocator.serverNames.contains(comm) { throw .notMysqld(pid: pid, comm: comm) }
+        let locator = MysqldLocator(proc: proc)
+        do {
+            _ = try locator.verify(pid: pid, force: force)
+        } catch {
+            throw TargetError(error)
+        }
         let kernel: KernelSnapshot
         do {
             kernel = try KernelSnapshot.read(pid: pid, proc: proc, source: source, serverPort: 0)
@@ -71,6 +92,7 @@ public enum TargetResolver {
             throw .kernel(error)
         }
         guard let table = kernel.fds else { throw .kernel(kernel.fdError ?? .permissionDenied(path: proc.path(pid, "fd").string)) }
+        do { try locator.requireListener(pid: pid, kernel: kernel, port: nil) } catch { throw TargetError(error) }
         let fdByInode = kernel.fdBySocketInode()
         let listeners = Set(kernel.tcp.filter { $0.state == .listen && fdByInode[$0.inode] != nil }.map(\.local.port))
         let connected = kernel.tcp.filter { $0.state != .listen && $0.inode != 0 && fdByInode[$0.inode] != nil }
