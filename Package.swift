@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "myconn",
             dependencies: [
-                "MyConnCore", "MySQLSessions", "ProcFS",
+                "MyConnCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -41,7 +41,7 @@ public struct MysqldProcess: Sendable, Equatable {
 public struct MysqldLocator: Sendable {
     public let proc: ProcReader
 
-    public init(proc: ProcReader) {
+    public init(proc: ProcReader = ProcReader()) {
         self.proc = proc
     }
 
@@ -64,6 +64,18 @@ public struct MysqldLocator: Sendable {
         }
         if let owner = ownerOfServerEnd(connectionFD: connectionFD) { return owner }
         return try byNameAndPort(serverPort, serverUptime: serverUptime)
+    }
+
+    /// The mysqld serving `source`'s connection (the owner of its server end, as ``locate``).
+    public func locate(serving source: some SessionSource) throws(ListError) -> MysqldProcess {
+        let facts: ServerFacts
+        do { facts = try source.serverFacts() } catch { throw .sql(error) }
+        do {
+            return try locate(connectionFD: source.socketDescriptor, serverPort: facts.port, requested: nil,
+                              serverUptime: { source.uptimeSeconds() })
+        } catch {
+            throw .locate(error)
+        }
     }
 
     /// `--pid` checked before anything trusts it: the process exists, is a thread-group leader

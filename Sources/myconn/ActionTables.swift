@@ -1,5 +1,4 @@
 import MyConnCore
-import MySQLSessions
 
 /// Previews and outcomes of `close`, `kill` and `probe`, as tables (JSON is the pipeline's
 /// front end's). Every cell goes through the terminal escaper in ``TableReport/table``.

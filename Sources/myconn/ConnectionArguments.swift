@@ -1,6 +1,5 @@
 import ArgumentParser
 import MyConnCore
-import MySQLSessions
 
 /// The `mysql` client's connection options, shared by every command that speaks SQL.
 struct ConnectionArguments: ParsableArguments {

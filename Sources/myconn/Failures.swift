@@ -1,5 +1,4 @@
 import MyConnCore
-import MySQLSessions
 
 /// Every error the core raises, mapped in this one file to its exit status and the one line
 /// that says what to do next.
@@ -89,6 +88,8 @@ extension Failure {
             self.init(.incomplete, "no permission to read \(path); run as root or with CAP_SYS_PTRACE; nothing was done")
         case .kernel(let e):
             self.init(.internalError, "reading mysqld's sockets failed: \(e); nothing was done")
+        case .sql(let e):
+            self.init(ListError.sql(e))
         }
     }
 

@@ -1,6 +1,5 @@
 import ArgumentParser
 import MyConnCore
-import MySQLSessions
 
 struct KillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,21 +42,8 @@ struct KillCommand: ParsableCommand {
             }
             if ids.isEmpty { printError("myconn: no \(selection.zombie ?? "") zombie sessions; nothing to do") }
         }
-        let sessions: [ProcessListRow]
-        let selfID: UInt64
-        do {
-            selfID = try conn.serverFacts().connectionID
-            sessions = try conn.sessions(ids)
-        } catch {
-            throw Failure(.internalError, "reading the processlist failed: \(error)")
-        }
-        if let own = ids.first(where: { $0 == selfID }) {
-            throw Failure(.badTarget, "session \(own) is myconn's own connection; nothing was done")
-        }
-        if let missing = ids.first(where: { id in !sessions.contains { $0.id == id } }) {
-            throw Failure(.badTarget, "no session \(missing) on this server (see myconn list); nothing was done")
-        }
-        let targets = ids.compactMap { id in sessions.first { $0.id == id } }.map { ActionTarget(session: $0, socket: nil) }
+        let targets: [ActionTarget]
+        do { targets = try TargetResolver.sessions(ids, on: conn) } catch { throw Failure(error) }
         let front = ActionFrontEnd(arguments: action, method: SQLKill(killer: conn, queryOnly: query), verb: "kill",
                                    sessions: conn,
                                    preview: { ActionTables.killPreview($0, queryOnly: query, dryRun: action.dryRun) },

@@ -3,8 +3,6 @@ import ArgumentParser
 @preconcurrency import Glibc
 #endif
 import MyConnCore
-import MySQLSessions
-import ProcFS
 
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -99,7 +97,7 @@ struct ListCommand: ParsableCommand {
         let port = connection.port.map { UInt16($0) }
         let found: MysqldProcess?
         do {
-            found = try MysqldLocator(proc: ProcReader()).locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)
+            found = try MysqldLocator().locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)
         } catch {
             throw Failure(error)
         }
@@ -128,7 +126,7 @@ struct ListCommand: ParsableCommand {
         let local = [nil, "localhost", "127.0.0.1", "::1"].contains(connection.host)
         guard pid != nil || local, pid != nil || connection.socket != nil || connection.port != nil else { return nil }
         let port = connection.port.map { UInt16($0) }
-        guard (try? MysqldLocator(proc: ProcReader()).locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)) != nil else {
+        guard (try? MysqldLocator().locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)) != nil else {
             return nil
         }
         return try kernelOnly(why: why)

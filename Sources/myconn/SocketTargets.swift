@@ -1,7 +1,5 @@
 import ArgumentParser
 import MyConnCore
-import MySQLSessions
-import ProcFS
 
 /// `--pid`, `--peer`, `--force`, `--source`: naming mysqld and its sockets from the kernel, for
 /// the commands that act on sockets (close adds `--fd`).
@@ -60,7 +58,7 @@ struct SocketTargets {
             }
             do {
                 return SocketTargets(targets: try TargetResolver.fromKernel(pid: pid!, peers: peers, fds: fds, force: kernel.force,
-                                                                            proc: ProcReader(), source: kernel.source),
+                                                                            source: kernel.source),
                                      connection: conn)
             } catch {
                 throw Failure(error)
@@ -93,15 +91,7 @@ struct SocketTargets {
 
     /// mysqld's pid through our own SQL connection.
     static func mysqldPID(_ c: MySQLConnection) throws -> Int32 {
-        do {
-            let facts = try c.serverFacts()
-            return try MysqldLocator(proc: ProcReader()).locate(connectionFD: c.socketDescriptor, serverPort: facts.port,
-                                                                requested: nil, serverUptime: { c.uptimeSeconds() }).pid
-        } catch let e as LocateError {
-            throw Failure(e)
-        } catch {
-            throw Failure(.internalError, "reading the server's facts failed: \(error)")
-        }
+        do { return try MysqldLocator().locate(serving: c).pid } catch { throw Failure(error) }
     }
 
     /// `ADDR:PORT`, IPv6 as `[addr]:port`.

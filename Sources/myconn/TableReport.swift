@@ -1,5 +1,4 @@
 import MyConnCore
-import ProcFS
 
 /// `myconn list` for people: sessions, then reasons, then sockets without a session.
 /// Cut to the terminal's width (INFO and STATE first); never cut when piped.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import MyConnCore
-import MySQLSessions
 
 struct ZombiesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

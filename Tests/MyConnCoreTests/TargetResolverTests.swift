@@ -87,7 +87,7 @@ struct TargetResolverTests {
         let pid1 = try tree.proc.comm(pid: 1)
         #expect(throws: TargetError.notMysqld(pid: 1, comm: pid1)) { try resolve(fds: [44], pid: 1) }
         #expect(throws: TargetError.notMysqld(pid: tree.clientsPID, comm: "myconn-demo-cli")) { try resolve(fds: [3], pid: tree.clientsPID) }
-        let thread = TargetError.notMysqld(pid: tree.threadAsPID, comm: "a thread of pid \(tree.mainPID) (mariadbd): pass --pid \(tree.mainPID)")
+        let thread = TargetError.notProcess(pid: tree.threadAsPID, leader: tree.mainPID, comm: "mariadbd")
         #expect(throws: thread) { try resolve(fds: [44], pid: tree.threadAsPID) }
         #expect(throws: thread) { try resolve(fds: [44], pid: tree.threadAsPID, force: true) }
         #expect(throws: TargetError.processGone(pid: 999_999)) { try resolve(fds: [44], pid: 999_999) }

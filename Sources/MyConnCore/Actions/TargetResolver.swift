@@ -18,6 +18,7 @@ public enum TargetError: Error, Equatable, Sendable {
     case noListener(pid: Int32, comm: String)
     case processGone(pid: Int32)
     case kernel(ProcError)
+    case sql(MySQLError)
 }
 
 extension TargetError {
@@ -52,6 +53,24 @@ public enum TargetResolver {
         return out
     }
 
+    /// Targets for an action on sessions alone (`kill`): each id must be a session of this server
+    /// other than myconn's own; in the order given.
+    public static func sessions(_ ids: [UInt64], on server: some SessionSource & SessionLookup) throws(TargetError) -> [ActionTarget] {
+        let rows: [ProcessListRow]
+        let selfID: UInt64
+        do {
+            selfID = try server.serverFacts().connectionID
+            rows = try server.sessions(ids)
+        } catch {
+            throw .sql(error)
+        }
+        if let own = ids.first(where: { $0 == selfID }) { throw .ownConnection(own) }
+        return try ids.map { id throws(TargetError) in
+            guard let row = rows.first(where: { $0.id == id }) else { throw .unknownSession(id) }
+            return ActionTarget(session: row, socket: nil)
+        }
+    }
+
     /// Targets for zombie classes: sessions of those classes with a proven socket, and sockets
     /// without a session of those classes. Sessions whose socket is not proven are returned as
     /// skipped, with the reason (an orphan session has no socket to cut: `kill` it).
@@ -78,7 +97,7 @@ public enum TargetResolver {
     /// Targets from the kernel alone (no SQL): by peer address and/or fd of a given mysqld pid.
     /// `force` accepts a process not named mysqld/mariadbd.
     public static func fromKernel(pid: Int32, peers: [SocketAddress], fds: [Int32], force: Bool,
-                                  proc: ProcReader, source: KernelSource) throws(TargetError) -> [ActionTarget] {
+                                  proc: ProcReader = ProcReader(), source: KernelSource) throws(TargetError) -> [ActionTarget] {
         let locator = MysqldLocator(proc: proc)
         do {
             _ = try locator.verify(pid: pid, force: force)
