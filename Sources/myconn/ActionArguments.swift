@@ -72,10 +72,22 @@ struct ActionFrontEnd<Method: ActionMethod> {
                                       audit: audit, sessions: sessions)
         let run: ActionPipeline<Method>.Run
         do {
-            run = try pipeline.run(targets) { t in arguments.confirm(preview: preview(t), count: t.count, verb: verb) }
+            run = try pipeline.run(targets, confirm: { t in arguments.confirm(preview: preview(t), count: t.count, verb: verb) },
+                                   report: show)
         } catch {
             throw Failure(error)
         }
+        if let e = run.auditError {
+            throw Failure(.auditLog, "acted, but the outcome could not be written to the audit log \(audit.path) (\(e))")
+        }
+        if let s = run.interruptedBy {
+            throw Failure(.interrupted, "\(signalName(s)): the wait was cut short; the outcome is recorded as interrupted")
+        }
+        return run.outcomes
+    }
+
+    /// The outcomes on stdout: one JSON object, or the table.
+    func show(_ run: ActionPipeline<Method>.Run) {
         if arguments.json {
             let w = JSONWriter()
             w.object {
@@ -94,12 +106,5 @@ struct ActionFrontEnd<Method: ActionMethod> {
         } else if !run.outcomes.isEmpty {
             Terminal.writeStdout(Array(table(run.outcomes).utf8))
         }
-        if let e = run.auditError {
-            throw Failure(.auditLog, "acted, but the outcome could not be written to the audit log \(audit.path) (\(e))")
-        }
-        if let s = run.interruptedBy {
-            throw Failure(.interrupted, "\(signalName(s)): the wait was cut short; the outcome is recorded as interrupted")
-        }
-        return run.outcomes
     }
 }

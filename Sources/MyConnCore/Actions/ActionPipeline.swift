@@ -155,8 +155,11 @@ public struct ActionPipeline<Method: ActionMethod> {
         public var auditError: Errno?
     }
 
-    /// - Parameter confirm: shown the targets, each once, after the method's checks; false: nothing is done.
-    public func run(_ targets: [ActionTarget], confirm: ([ActionTarget]) -> Bool) throws(Stop) -> Run {
+    /// - Parameters:
+    ///   - confirm: shown the targets, each once, after the method's checks; false: nothing is done.
+    ///   - report: shown the run before signals are let through, so that its output is whole.
+    public func run(_ targets: [ActionTarget], confirm: ([ActionTarget]) -> Bool,
+                    report: (Run) -> Void = { _ in }) throws(Stop) -> Run {
         let targets = targets.uniqued()
         do { try method.preflight(targets) } catch { throw .methodUnavailable(error) }
         guard confirm(targets) else { throw .notConfirmed }
@@ -190,6 +193,7 @@ public struct ActionPipeline<Method: ActionMethod> {
             do { try record(.outcome, target: o.target, outcome: o) } catch { run.auditError = run.auditError ?? error }
         }
         run.interruptedBy = signals.taken ?? signals.take()
+        report(run)
         return run
     }
 
