@@ -17,10 +17,21 @@ struct MyConn: ParsableCommand {
 
     /// Accepts the `mysql` client's option habits (`-uroot`, `-pSECRET`, bare `-p`) and turns
     /// every argument error into one line on stderr with exit status 64.
+    /// The subcommand named first is parsed on its own: the root parse would build every
+    /// subcommand's argument set before choosing one (measured: 1 ms of a 20 ms `list` at 1,000
+    /// sessions). `--help` goes through the root, so that the help names `myconn`.
+    static func parse(_ args: [String]) throws -> ParsableCommand {
+        if let name = args.first, !args.contains("--help"),
+           let sub = configuration.subcommands.first(where: { $0.configuration.commandName == name }) {
+            return try sub.parse(Array(args.dropFirst()))
+        }
+        return try parseAsRoot(args)
+    }
+
     static func main() {
         let args = MySQLStyleArguments.rewrite(Array(CommandLine.arguments.dropFirst()))
         do {
-            var command = try parseAsRoot(args)
+            var command = try parse(args)
             try command.run()
         } catch let failure as Failure {
             if let message = failure.message { printError("myconn: \(message)") }
