@@ -17,6 +17,10 @@ public enum KernelSource: String, Sendable, CaseIterable {
     case proc
 }
 
+/// Where a kernel read gets its sock_diag client, given mysqld's namespaces; nil means
+/// ``MysqldNamespaces/openSockDiag()``, a netlink socket in mysqld's network namespace.
+public typealias SockDiagOpener = (MysqldNamespaces) -> Result<SockDiagClient, NetlinkUnavailable>
+
 /// mysqld's sockets as the kernel shows them at one moment: its descriptor table and the
 /// TCP and unix socket tables of its own network namespace (`/proc/<pid>/net/...`).
 public struct KernelSnapshot: Sendable {
@@ -51,13 +55,16 @@ public struct KernelSnapshot: Sendable {
     /// dumps the listeners, the connections on `serverPort` and the unix peers, then helps with
     /// the descriptor table's readlinks; ports that only the descriptor table reveals are dumped
     /// afterwards. The caller has read the processlist before calling: both halves are later.
+    /// `openSockDiag` replaces ``MysqldNamespaces/openSockDiag()`` (tests: a replayed transport).
     public static func read(pid: Int32, proc: ProcReader, source: KernelSource = .netlink, serverPort: UInt16,
-                            recording: SockDiagRecording? = nil, namespaces: MysqldNamespaces? = nil) throws(ProcError) -> KernelSnapshot {
+                            recording: SockDiagRecording? = nil, namespaces: MysqldNamespaces? = nil,
+                            openSockDiag: SockDiagOpener? = nil) throws(ProcError) -> KernelSnapshot {
         var diag: SockDiagClient?
         var recorder: RecordingTransport?
         var fallback: String?
         if source == .netlink {
-            switch (namespaces ?? MysqldNamespaces(pid: pid, proc: proc)).openSockDiag() {
+            let namespaces = namespaces ?? MysqldNamespaces(pid: pid, proc: proc)
+            switch openSockDiag?(namespaces) ?? namespaces.openSockDiag() {
             case .success(let d):
                 diag = d
                 if recording != nil {

@@ -46,6 +46,9 @@ public struct Lister {
     /// `--clients`: look up the processes at the other end (``ClientLookup``; costs a pass over
     /// every process's descriptors).
     public var clients = false
+    /// Where the kernel read gets its sock_diag client; nil: a netlink socket in mysqld's
+    /// network namespace. Tests give a `ReplayTransport` of recorded bytes here.
+    public var openSockDiag: SockDiagOpener?
 
     public init(proc: ProcReader = ProcReader(), includeListening: Bool = false, requestedPID: Int32? = nil,
                 kernelSource: KernelSource = .netlink, recording: SockDiagRecording? = nil) {
@@ -81,7 +84,7 @@ public struct Lister {
         let kernel: KernelSnapshot
         do {
             kernel = try KernelSnapshot.read(pid: mysqld.pid, proc: proc, source: kernelSource, serverPort: facts.port,
-                                             recording: recording, namespaces: namespaces)
+                                             recording: recording, namespaces: namespaces, openSockDiag: openSockDiag)
         } catch {
             throw .kernel(error)
         }
@@ -123,7 +126,8 @@ public struct Lister {
         let namespaces = MysqldNamespaces(pid: pid, proc: proc)
         let kernel: KernelSnapshot
         do {
-            kernel = try KernelSnapshot.read(pid: pid, proc: proc, source: kernelSource, serverPort: 0, namespaces: namespaces)
+            kernel = try KernelSnapshot.read(pid: pid, proc: proc, source: kernelSource, serverPort: 0, recording: recording,
+                                             namespaces: namespaces, openSockDiag: openSockDiag)
         } catch {
             throw .kernel(error)
         }
