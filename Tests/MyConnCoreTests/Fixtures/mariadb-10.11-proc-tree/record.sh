@@ -2,7 +2,13 @@
 # Records the /proc tree in proc/ beside this script from two throwaway mariadbd (a "decoy"
 # started first, then the "main" one a few seconds later, same network namespace) while
 # myconn-demo-clients holds sessions on the main one. Run as root:
-#   record.sh DIR_WITH_myconn-demo-clients
+#   record.sh DIR_WITH_myconn-demo-clients [FIXTURE_DIR]
+# FIXTURE_DIR (default: beside this script) receives proc/ and the files below. With
+# SOCK_DIAG_RECORDER set to a command, it is run as `CMD MAIN_PID MAIN_PORT FILE` right after
+# the processlist is read and before /proc is copied, to keep the sock_diag conversation of
+# list's kernel read in FIXTURE_DIR/sock-diag.bin (with `ss -tnpei`, tcp_info, in ss-tnpei.txt).
+# With TRIM_TCP=1, net/tcp{,6} keep only their header, the LISTEN rows and the rows with either
+# server's port at one end (the namespace may hold a benchmark's thousands of connections).
 # Only what the tests read is copied: per process comm, stat, status, fd/ (each entry a real
 # symlink to what readlink(2) gave, e.g. socket:[N]), net/{tcp,tcp6,unix}, ns/{net,pid}
 # (symlinks), task/<tid>/{comm,status,syscall} for the session threads; pid 1's comm and
@@ -11,8 +17,8 @@
 # task-pollfd (the 8 bytes of each polling thread's struct pollfd from /proc/<pid>/mem),
 # clients.out (what the demo clients printed), ss-tnpe.txt / ss-xpe.txt (the oracle), facts.txt.
 set -euo pipefail
-BIN=${1:?usage: record.sh DIR_WITH_myconn-demo-clients}
-HERE=$(cd "$(dirname "$0")" && pwd)
+BIN=${1:?usage: record.sh DIR_WITH_myconn-demo-clients [FIXTURE_DIR]}
+HERE=$(cd "${2:-$(dirname "$0")}" && pwd)
 OUT=$HERE/proc
 W=$(mktemp -d /tmp/myconn-record-XXXX)
 trap 'kill $(cat $W/*.pid 2>/dev/null) $CLIENTS_PID 2>/dev/null || true; sleep 1; rm -rf "$W"' EXIT
@@ -45,6 +51,7 @@ sqlmain() { mariadb --no-defaults -uroot -S $W/main.sock -B -e "$1"; }
 sqlmain "SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO, TID FROM information_schema.PROCESSLIST ORDER BY ID" >$HERE/processlist.tsv
 sqlmain "SHOW GLOBAL STATUS LIKE 'Uptime'" | tail -1 | cut -f2 >$HERE/uptime-sql.txt
 cp /proc/uptime $OUT/uptime
+if [ -n "${SOCK_DIAG_RECORDER:-}" ]; then $SOCK_DIAG_RECORDER $MAIN $MAIN_PORT $HERE/sock-diag.bin; fi
 
 copy_links() { # src dst
     mkdir -p "$2"
@@ -57,6 +64,13 @@ copy_proc() { # pid [net]
     copy_links /proc/$p/fd $d/fd
     mkdir -p $d/ns; for k in net pid; do ln -s "$(readlink /proc/$p/ns/$k)" $d/ns/$k; done
     if [ "${2:-}" = net ]; then mkdir -p $d/net; for f in tcp tcp6 unix; do cat /proc/$p/net/$f >$d/net/$f; done; fi
+    if [ "${2:-}" = net ] && [ "${TRIM_TCP:-}" = 1 ]; then
+        for f in tcp tcp6; do
+            awk -v a=$(printf %04X $MAIN_PORT) -v b=$(printf %04X $DECOY_PORT) 'NR == 1 || $4 == "0A" ||
+                substr($2, length($2) - 3) == a || substr($3, length($3) - 3) == a ||
+                substr($2, length($2) - 3) == b || substr($3, length($3) - 3) == b' /proc/$p/net/$f >$d/net/$f
+        done
+    fi
 }
 copy_proc $MAIN net
 copy_proc $DECOY net
@@ -75,6 +89,7 @@ THREAD=$(tail -n +2 $HERE/processlist.tsv | cut -f9 | grep -v NULL | head -1)
 mkdir -p $OUT/$THREAD; cat /proc/$THREAD/comm >$OUT/$THREAD/comm; cat /proc/$THREAD/status >$OUT/$THREAD/status
 
 ss -tnpe state established "( sport = :$MAIN_PORT )" >$HERE/ss-tnpe.txt
+if [ -n "${SOCK_DIAG_RECORDER:-}" ]; then ss -tnpei state established "( sport = :$MAIN_PORT )" >$HERE/ss-tnpei.txt; fi
 ss -xpe | grep "pid=$MAIN," >$HERE/ss-xpe.txt || true
 cp $W/clients.out $HERE/clients.out
 cat >$HERE/facts.txt <<FACTS
