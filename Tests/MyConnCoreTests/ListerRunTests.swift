@@ -5,8 +5,8 @@ import Testing
 @testable import MyConnCore
 
 /// `Lister.run` as a whole: a fake session source playing the recorded processlist, and the
-/// recorded /proc tree (`--source proc`; replaying sock_diag replies needs the transport
-/// protocol SockDiag does not have yet). Every session's fd and inode against ss's.
+/// recorded /proc tree (`--source proc`; ListerNetlinkTests replays sock_diag too). Every
+/// session's fd and inode against ss's.
 @Suite("list as a whole on a recorded mariadbd: fake processlist + recorded /proc (no root, no server)")
 struct ListerRunTests {
     let tree: RecordedProcTree
@@ -22,8 +22,14 @@ struct ListerRunTests {
     func exact(withPID: Bool) throws {
         let memory = try tree.withMemory()
         let report = try run(requestedPID: withPID ? tree.mainPID : nil, proc: memory.proc)
-        #expect(report.server.pid == tree.mainPID)
         #expect(report.server.kernelSource == .proc)
+        try Self.expectExact(report, tree: tree)
+    }
+
+    /// Every session of `tree` on ss's fd and inode, none left over: what `list` must give on
+    /// the recorded moment, whichever source the TCP table came from.
+    static func expectExact(_ report: ListReport, tree: RecordedProcTree) throws {
+        #expect(report.server.pid == tree.mainPID)
         #expect(!report.kernelViewIncomplete)
         let ssTCP = try tree.ssTCP()
         let ssUnix = try tree.ssUnix()
@@ -91,6 +97,11 @@ struct ListerRunTests {
         #expect(report.server.sql == false)
         #expect(report.sessions.isEmpty)
         #expect(report.warnings.first == "test")
+        try Self.expectEveryConnection(report, tree: tree)
+    }
+
+    /// The kernel-only report lists every connection ss saw in mysqld, on its fd and inode.
+    static func expectEveryConnection(_ report: ListReport, tree: RecordedProcTree) throws {
         var want = Set(try tree.ssTCP().values.map { "\($0.fd)/\($0.inode)" })
         want.formUnion(try tree.ssUnix().values.map { "\($0.fd)/\($0.inode)" })
         #expect(Set(report.unmatchedSockets.map { "\($0.fd ?? -1)/\($0.inode ?? 0)" }) == want)

@@ -9,13 +9,16 @@ import Testing
 @testable import MyConnCore
 
 /// The /proc tree in Fixtures/mariadb-10.11-proc-tree (its README and record.sh say how it was
-/// recorded): two mariadbd, one demo-clients process, pid 1, one session thread as a tid.
+/// recorded): two mariadbd, one demo-clients process, pid 1, one session thread as a tid. Or
+/// the same layout recorded again in Fixtures/mariadb-10.11-netlink-tree with the sock_diag
+/// conversation of that moment.
 struct RecordedProcTree {
-    static let name = "mariadb-10.11-proc-tree"
-    let files = RecordedServer(name)
+    static let name = "mariadb-10.11-proc-tree", withSockDiag = "mariadb-10.11-netlink-tree"
+    let files: RecordedServer
     let facts: [String: String]
 
-    init() throws {
+    init(_ name: String = name) throws {
+        files = RecordedServer(name)
         var f: [String: String] = [:]
         for line in try files.text("facts.txt").split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
@@ -52,6 +55,28 @@ struct RecordedProcTree {
     func ssTCP() throws -> [String: (fd: Int32, inode: UInt64)] { try files.ssTCP() }
     /// The unix oracle: client inode -> mariadbd's (fd, inode).
     func ssUnix() throws -> [UInt64: (fd: Int32, inode: UInt64)] { try files.ssUnix() }
+
+    /// The sock_diag requests and replies recorded with the tree (`sock-diag.bin`).
+    func sockDiag() throws -> [UInt8] { Array(try Data(contentsOf: files.dir.appendingPathComponent("sock-diag.bin"))) }
+
+    /// The tcp_info oracle from `ss -tnpei` (read after the dump): client address -> rtt in µs,
+    /// unacked, and the ms since the last send and receive, which only grew since the dump.
+    func ssTCPInfo() throws -> [String: (rtt: UInt32, unacked: UInt32, lastSend: UInt32, lastReceive: UInt32)] {
+        var out: [String: (UInt32, UInt32, UInt32, UInt32)] = [:]
+        var peer: String?
+        for f in try files.lines("ss-tnpei.txt").dropFirst() {
+            guard f.contains(where: { $0.hasPrefix("rtt:") }) else {
+                peer = String(f[3])
+                continue
+            }
+            func field(_ name: String) -> Substring? { f.first { $0.hasPrefix(name + ":") }?.dropFirst(name.count + 1) }
+            let rtt = try #require(field("rtt").flatMap { Double($0.prefix { $0 != "/" }) })
+            out[try #require(peer)] = (UInt32((rtt * 1000).rounded()), field("unacked").flatMap { UInt32($0) } ?? 0,
+                                       try #require(field("lastsnd").flatMap { UInt32($0) }),
+                                       try #require(field("lastrcv").flatMap { UInt32($0) }))
+        }
+        return out
+    }
 
     /// What the demo clients printed: session id -> (transport, client address, client inode).
     func clients() throws -> [UInt64: (transport: String, local: String, inode: UInt64)] {
