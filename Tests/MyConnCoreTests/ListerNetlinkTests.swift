@@ -7,25 +7,26 @@ import SystemPackage
 import Testing
 @testable import MyConnCore
 
+/// The replay each kernel read of a ``ListerNetlinkTests/lister(proc:requestedPID:stream:replays:)`` opened, last one last.
+final class OpenedReplays {
+    var opened: [ReplayTransport] = []
+}
+
 /// `Lister` as a whole with `--source netlink`: the fake processlist, the /proc tree of
 /// Fixtures/mariadb-10.11-netlink-tree, and its sock_diag conversation of the same moment
 /// replayed by request instead of a netlink socket in mysqld's namespace.
 @Suite("list as a whole over replayed sock_diag: fake processlist + recorded /proc + recorded netlink (no root, no server)")
 struct ListerNetlinkTests {
     let tree: RecordedProcTree
+    /// The requests and replies recorded with the tree, which every replay here plays.
     let bytes: [UInt8]
 
     init() throws {
-        tree = try RecordedProcTree(RecordedProcTree.withSockDiag)
-        bytes = try tree.sockDiag()
+        let tree = try RecordedProcTree(RecordedProcTree.withSockDiag)
+        (self.tree, bytes) = (tree, try tree.sockDiag())
     }
 
-    /// The replay each kernel read of `lister` opened, last one last.
-    final class Replays {
-        var opened: [ReplayTransport] = []
-    }
-
-    func lister(proc: ProcReader, requestedPID: Int32? = nil, stream: [UInt8]? = nil, replays: Replays = Replays()) -> Lister {
+    func lister(proc: ProcReader, requestedPID: Int32? = nil, stream: [UInt8]? = nil, replays: OpenedReplays = OpenedReplays()) -> Lister {
         var lister = Lister(proc: proc, requestedPID: requestedPID, kernelSource: .netlink)
         let stream = stream ?? bytes
         lister.openSockDiag = { _ in
@@ -47,7 +48,7 @@ struct ListerNetlinkTests {
     @Test("every session's fd, inode and tcp_info equal ss's, from the replayed dumps", arguments: [false, true])
     func exact(withPID: Bool) throws {
         let memory = try tree.withMemory()
-        let replays = Replays()
+        let replays = OpenedReplays()
         let report = try run(lister(proc: memory.proc, requestedPID: withPID ? tree.mainPID : nil, replays: replays))
         #expect(report.server.kernelSource == .netlink)
         #expect(!report.warnings.contains { $0.contains("instead of sock_diag") }, "\(report.warnings)")
@@ -72,7 +73,7 @@ struct ListerNetlinkTests {
 
     @Test("kernel-only over the same bytes: asked in another order, every connection of mysqld with ss's fd and inode")
     func kernelOnly() throws {
-        let replays = Replays()
+        let replays = OpenedReplays()
         let report = try lister(proc: tree.proc, replays: replays).runKernelOnly(pid: tree.mainPID, why: "test")
         #expect(report.server.sql == false && report.sessions.isEmpty)
         #expect(report.server.kernelSource == .netlink)
