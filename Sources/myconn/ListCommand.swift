@@ -104,13 +104,17 @@ struct ListCommand: ParsableCommand {
         guard let found else {
             throw Failure(.mysqldNotFound, "no mysqld/mariadbd listens on the given -S/-P; pass --pid PID to list without SQL")
         }
+        let recorder = SockDiagRecorder(path: dumpSockDiag)
+        let report: ListReport
         do {
-            var lister = Lister(includeListening: all, kernelSource: source)
+            var lister = Lister(includeListening: all, kernelSource: source, recording: recorder.recording)
             lister.clients = clients
-            return try lister.runKernelOnly(pid: found.pid, why: why)
+            report = try lister.runKernelOnly(pid: found.pid, why: why)
         } catch {
             throw Failure(error)
         }
+        try recorder.write()
+        return report
     }
 
     /// When the server refuses logins (Too many connections) or cannot be reached, and a local
