@@ -47,7 +47,7 @@ public enum SocketEndpoints: Sendable, Equatable {
             case AF_INET6:
                 let sin6 = raw.load(as: sockaddr_in6.self)
                 let b = withUnsafeBytes(of: sin6.sin6_addr) { Array($0) }
-                return SocketAddress(ip: .v6(b), port: UInt16(bigEndian: sin6.sin6_port))
+                return SocketAddress(ip: .v6(IPv6Bytes(b)), port: UInt16(bigEndian: sin6.sin6_port))
             default:
                 return nil
             }

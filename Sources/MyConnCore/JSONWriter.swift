@@ -39,6 +39,9 @@ public final class JSONWriter {
         close(0x7D)
     }
 
+    /// Inlinable, so that each caller's element type is specialized (a generic walk copied
+    /// every session value through witness tables).
+    @inlinable
     public func array<T>(_ items: [T], _ each: (T) -> Void) {
         open(0x5B)  // [
         for item in items { each(item) }
@@ -80,13 +83,15 @@ public final class JSONWriter {
         needsComma = true
     }
 
-    private func open(_ bracket: UInt8) {
+    @usableFromInline
+    func open(_ bracket: UInt8) {
         if needsComma { put(0x2C) }
         put(bracket)
         needsComma = false
     }
 
-    private func close(_ bracket: UInt8) {
+    @usableFromInline
+    func close(_ bracket: UInt8) {
         put(bracket)
         needsComma = true
     }

@@ -229,7 +229,7 @@ public struct SessionJoin: Sendable {
     static func isLoopback(_ ip: IPAddress) -> Bool {
         switch ip.normalized {
         case .v4(let a, _, _, _): return a == 127
-        case .v6(let b): return b[0..<15].allSatisfy { $0 == 0 } && b[15] == 1
+        case .v6(let b): return b.high == 0 && b.low == 1
         }
     }
 }

@@ -88,7 +88,7 @@ public enum NetTCPParser {
             bytes.append(contentsOf: byteOrder == .little ? be.reversed() : be)
             w += 8
         }
-        let ip: IPAddress = bytes.count == 4 ? .v4(bytes[0], bytes[1], bytes[2], bytes[3]) : .v6(bytes)
+        let ip: IPAddress = bytes.count == 4 ? .v4(bytes[0], bytes[1], bytes[2], bytes[3]) : .v6(IPv6Bytes(bytes))
         return SocketAddress(ip: ip, port: UInt16(port))
     }
 

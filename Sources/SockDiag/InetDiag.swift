@@ -106,7 +106,7 @@ public enum InetDiag {
         func addr(_ at: Int) -> IPAddress? {
             switch family {
             case afInet: return .v4(b[at], b[at + 1], b[at + 2], b[at + 3])
-            case afInet6: return .v6(Array(b[at..<(at + 16)]))
+            case afInet6: return .v6(IPv6Bytes(b[at..<(at + 16)]))
             default: return nil
             }
         }
