@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "myconn-demo-clients",
             dependencies: [
-                "MySQLSessions", "LinuxKernel",
+                "MySQLSessions", "LinuxKernel", "SocketModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,7 @@
 import ArgumentParser
 @preconcurrency import Foundation
 import LinuxKernel
+import SocketModel
 import MySQLSessions
 #if canImport(Glibc)
 @preconcurrency import Glibc
