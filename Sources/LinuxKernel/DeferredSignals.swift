@@ -8,8 +8,9 @@
 /// code that must finish first (restore registers, restore socket options, write the outcome)
 /// can end early and say why, rather than die with half its work done.
 ///
-/// Nesting is safe: each holder restores the mask it found, so an inner release keeps what an
-/// outer holder blocked. Threads started while signals are held inherit the mask.
+/// Holders nest, released innermost first: each restores the mask it found, so an inner
+/// release keeps what an outer holder blocked (an inner one released after its outer one would
+/// block these signals again for good). Threads started while signals are held inherit the mask.
 public final class DeferredSignals {
     public static let held: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
 

@@ -26,6 +26,7 @@ public final class OSThread<Value>: @unchecked Sendable {
         }, retained.toOpaque())
         guard rc == 0 else {
             retained.release()
+            joined = true  // no thread to join: deinit, which runs for a throwing init, must not
             throw Errno(rawValue: rc)
         }
     }

@@ -43,13 +43,19 @@ public final class AuditLog {
         }
     }
 
-    /// Appends one line (a complete JSON object) with a single write(2).
-    /// - Throws: `Errno` when the line could not be written whole.
-    public func append(_ jsonLine: String) throws(Errno) {
-        let line = jsonLine + "\n"
-        let n = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-        guard n == line.utf8.count else { throw n < 0 ? Errno(rawValue: errno) : .noSpace }
+    /// Appends lines (each a complete JSON object) with a single write(2), retried on EINTR:
+    /// the records of one step land together or, on an error, the step is not taken.
+    /// - Throws: `Errno` when the lines could not be written whole.
+    public func append(_ jsonLines: [String]) throws(Errno) {
+        let text = jsonLines.map { $0 + "\n" }.joined()
+        var n = 0
+        repeat {
+            n = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        } while n < 0 && errno == EINTR
+        guard n == text.utf8.count else { throw n < 0 ? Errno(rawValue: errno) : .noSpace }
     }
+
+    public func append(_ jsonLine: String) throws(Errno) { try append([jsonLine]) }
 
     /// The real uid acting, for every record.
     public static var uid: UInt32 { getuid() }

@@ -38,6 +38,8 @@ public struct Lister {
     public var proc: ProcReader
     public var includeListening: Bool
     public var requestedPID: Int32?
+    /// `--force`: a `--pid` not named mysqld/mariadbd is taken (``MysqldLocator/verify(pid:force:)``).
+    public var forcePID = false
     public var kernelSource: KernelSource
     /// `--idle SECONDS`: sessions in Sleep longer than this are zombies of class `idle`.
     public var idleSeconds: Int64?
@@ -75,7 +77,7 @@ public struct Lister {
         let mysqld: MysqldProcess
         do {
             mysqld = try MysqldLocator(proc: proc).locate(connectionFD: source.socketDescriptor,
-                                                         serverPort: facts.port, requested: requestedPID,
+                                                         serverPort: facts.port, requested: requestedPID, force: forcePID,
                                                          serverUptime: { source.uptimeSeconds() })
         } catch {
             throw .locate(error)

@@ -52,10 +52,12 @@ public struct MysqldLocator: Sendable {
     ///   - requested: `--pid`, verified rather than trusted.
     ///   - serverUptime: asks the server its `Uptime`, to choose among processes that cannot be
     ///     inspected; called only then (it costs the server a pass over every session).
-    public func locate(connectionFD: Int32, serverPort: UInt16, requested: Int32?,
+    ///   - force: `--force`: a `--pid` not named mysqld/mariadbd is taken (still a process, still
+    ///     holding a listener).
+    public func locate(connectionFD: Int32, serverPort: UInt16, requested: Int32?, force: Bool = false,
                        serverUptime: () -> UInt64? = { nil }) throws(LocateError) -> MysqldProcess {
         if let requested {
-            var verified = try verify(pid: requested)
+            var verified = try verify(pid: requested, force: force)
             // SO_PEERCRED costs nothing; over TCP the owner of the server end would cost a
             // readlink of every descriptor on the machine: the kernel view checks the listener instead.
             if let owner = ownerOfUnixServerEnd(connectionFD: connectionFD), owner.pid == requested { return owner }
@@ -156,9 +158,10 @@ public struct MysqldLocator: Sendable {
     /// mysqld without SQL: `requested` (verified by name), else the one mysqld/mariadbd holding a
     /// listener that matches what the user asked to connect to: the unix socket `socketPath`, or
     /// TCP `port` (local servers only). nil when nothing matches: no guessing.
-    public func locateWithoutSQL(requested: Int32?, socketPath: String?, port: UInt16?) throws(LocateError) -> MysqldProcess? {
+    public func locateWithoutSQL(requested: Int32?, socketPath: String?, port: UInt16?,
+                                 force: Bool = false) throws(LocateError) -> MysqldProcess? {
         if let requested {
-            var verified = try verify(pid: requested)
+            var verified = try verify(pid: requested, force: force)
             verified.listenerUnchecked = true
             return verified
         }

@@ -1,6 +1,6 @@
 /// Text from outside (INFO, USER, DB, HOST, a process's comm, a socket path) made safe for a
 /// terminal: every control character (C0, DEL, C1) and every bidirectional-formatting
-/// character is shown as a visible escape (`\x1B`, `\u{202E}`), the way less(1) and ls's
+/// character (and the line and paragraph separators U+2028, U+2029) is shown as a visible escape (`\x1B`, `\u{202E}`), the way less(1) and ls's
 /// `--quoting-style=escape` show them, so that no value can move the cursor, recolour, retitle,
 /// clear or reorder what a person reads. A backslash is doubled only where escapes were made
 /// (so a plain `C:\dir` stays as it is). JSON output has its own escaping and never uses this.
@@ -38,7 +38,7 @@ public enum TerminalText {
     static func isUnsafe(_ s: Unicode.Scalar) -> Bool {
         switch s.value {
         case 0x00...0x1F, 0x7F...0x9F: return true
-        case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+        case 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: return true
         default: return false
         }
     }

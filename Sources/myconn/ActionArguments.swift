@@ -46,7 +46,8 @@ struct ActionArguments: ParsableArguments {
     /// --yes or --dry-run, asks. Nothing to do asks nothing.
     func confirm(preview: String, count: Int, verb: String) -> Bool {
         guard count > 0 else { return true }
-        if !json || asking { printError(preview.hasSuffix("\n") ? String(preview.dropLast()) : preview) }
+        // Table lines, every cell already through the escaper: written as they are.
+        if !json || asking { fputsStderr(preview.hasSuffix("\n") ? preview : preview + "\n") }
         if !asking { return true }
         fputsStderr("\(verb.capitalized) \(count) target(s)? [y/N] ")
         let answer = readLine(strippingNewline: true)?.lowercased() ?? ""
@@ -81,7 +82,9 @@ struct ActionFrontEnd<Method: ActionMethod> {
             throw Failure(.auditLog, "acted, but the outcome could not be written to the audit log \(audit.path) (\(e))")
         }
         if let s = run.interruptedBy {
-            throw Failure(.interrupted, "\(signalName(s)): the wait was cut short; the outcome is recorded as interrupted")
+            let cut = run.outcomes.contains { if case .interrupted = $0.result { return true } else { return false } }
+            throw Failure(.interrupted, cut ? "\(signalName(s)): the wait was cut short; the outcome is recorded as interrupted"
+                                            : "\(signalName(s)) as the action ended: every outcome above is complete")
         }
         return run.outcomes
     }

@@ -58,8 +58,8 @@ struct CloseCommand: ParsableCommand {
     func validate() throws {
         try SocketTargets.validate(ids: ids, kernel: kernel, fds: fd, selection: selection)
         if rawClose && method != .ptrace { throw ValidationError("--raw-close is a ptrace injection; it takes no other --method") }
-        if killAfter && kernel.pid != nil && ids.isEmpty && selection.zombie == nil {
-            throw ValidationError("--kill-after needs SQL: name session ids or --zombie, or omit --pid")
+        if killAfter && ids.isEmpty && selection.zombie == nil {
+            throw ValidationError("--kill-after kills sessions: name session ids or --zombie (--peer and --fd name sockets)")
         }
     }
 

@@ -17,6 +17,9 @@ struct KillCommand: ParsableCommand {
     @Option(name: .long, help: "mysqld's pid, for --zombie (verified).")
     var pid: Int32?
 
+    @Flag(name: .long, help: "Accept a --pid whose process is not named mysqld or mariadbd (it must still listen).")
+    var force = false
+
     @Flag(name: .long, help: "KILL QUERY: end the running statement, keep the session.")
     var query = false
 
@@ -25,6 +28,7 @@ struct KillCommand: ParsableCommand {
 
     func validate() throws {
         if ids.isEmpty == (selection.zombie == nil) { throw ValidationError("name session ids, or --zombie CLASS (not both)") }
+        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
     }
 
     func run() throws {
@@ -34,6 +38,7 @@ struct KillCommand: ParsableCommand {
         if let classes = selection.classes {
             do {
                 var lister = Lister(requestedPID: pid)
+                lister.forcePID = force
                 lister.idleSeconds = selection.idle
                 let report = try lister.run(source: conn)
                 ids = report.sessions.filter { !Set($0.zombie).isDisjoint(with: classes) }.map(\.row.id)

@@ -65,6 +65,7 @@ struct ListCommand: ParsableCommand {
         do {
             var lister = Lister(includeListening: all, requestedPID: pid, kernelSource: source,
                                 recording: recorder.recording)
+            lister.forcePID = scope.force
             lister.idleSeconds = scope.idle
             lister.clients = clients
             report = try lister.run(source: conn)
@@ -97,7 +98,7 @@ struct ListCommand: ParsableCommand {
         let port = connection.port.map { UInt16($0) }
         let found: MysqldProcess?
         do {
-            found = try MysqldLocator().locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)
+            found = try MysqldLocator().locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port, force: scope.force)
         } catch {
             throw Failure(error)
         }
@@ -130,7 +131,7 @@ struct ListCommand: ParsableCommand {
         let local = [nil, "localhost", "127.0.0.1", "::1"].contains(connection.host)
         guard pid != nil || local, pid != nil || connection.socket != nil || connection.port != nil else { return nil }
         let port = connection.port.map { UInt16($0) }
-        guard (try? MysqldLocator().locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port)) != nil else {
+        guard (try? MysqldLocator().locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port, force: scope.force)) != nil else {
             return nil
         }
         return try kernelOnly(why: why)
@@ -153,8 +154,8 @@ final class SockDiagRecorder {
         guard let path, let recording else { return }
         let bytes = recording.bytes
         guard let f = fopen(path, "w") else { throw Failure(.usage, "cannot write --debug-dump-sock-diag \(path)") }
-        defer { fclose(f) }
-        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        guard fclose(f) == 0, written == bytes.count else { throw Failure(.usage, "cannot write --debug-dump-sock-diag \(path)") }
     }
 }
 
@@ -168,6 +169,9 @@ struct ListScope: ParsableArguments {
 
     @Option(name: .long, help: "mysqld's pid as seen from here (verified: it must be mysqld and listen on the server's port).")
     var pid: Int32?
+
+    @Flag(name: .long, help: "Accept a --pid whose process is not named mysqld or mariadbd (it must still listen).")
+    var force = false
 
     @Option(name: .long, help: "Where the TCP table comes from: netlink (sock_diag, filtered to mysqld's ports) or proc (/proc/<pid>/net/tcp*).")
     var source: KernelSource = .netlink

@@ -68,6 +68,7 @@ struct SocketTargets {
         let report: ListReport
         do {
             var lister = Lister(requestedPID: kernel.pid, kernelSource: kernel.source)
+            lister.forcePID = kernel.force
             lister.idleSeconds = selection.idle
             report = try lister.run(source: conn)
         } catch {

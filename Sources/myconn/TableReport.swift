@@ -8,7 +8,7 @@ enum TableReport {
         var out = "mysqld pid \(server.pid.map(String.init) ?? "?")"
         if server.sameNetworkNamespace == false { out += " (another network namespace: addresses as mysqld sees them)" }
         if server.sql {
-            out += "  \(server.version ?? "?")  port \(server.port.map(String.init) ?? "?")  \(report.sessions.count) session(s)\n"
+            out += "  \(TerminalText.escape(server.version ?? "?"))  port \(server.port.map(String.init) ?? "?")  \(report.sessions.count) session(s)\n"
         } else {
             out += "  kernel only (no SQL): \(report.unmatchedSockets.count) connection(s), sessions unknown\n"
             out += socketTable(report.unmatchedSockets, width: width, clients: clients)
@@ -35,7 +35,7 @@ enum TableReport {
         let reasons = report.sessions.filter { $0.unresolved != nil && $0.transport != nil }
         if !reasons.isEmpty {
             out += "\nNot proven:\n"
-            for s in reasons { out += "  session \(s.row.id): \(s.unresolved!)\n" }
+            for s in reasons { out += "  session \(s.row.id): \(TerminalText.escape(s.unresolved!))\n" }
         }
         if !report.unmatchedSockets.isEmpty {
             out += "\nmysqld sockets without a session:\n"

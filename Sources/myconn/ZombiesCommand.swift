@@ -25,6 +25,7 @@ struct ZombiesCommand: ParsableCommand {
         var report: ListReport
         do {
             var lister = Lister(requestedPID: scope.pid, kernelSource: scope.source)
+            lister.forcePID = scope.force
             lister.idleSeconds = scope.idle
             report = try lister.run(source: conn)
         } catch {

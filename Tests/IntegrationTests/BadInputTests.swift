@@ -114,4 +114,14 @@ struct BadInputWithoutServerTests {
         expectOneLineFailure(try myconnUnpiped(["list", "--bogus"]), status: 64, mentioning: ["--bogus"])
         expectOneLineFailure(try myconnUnpiped(["list", "--pid", "0"]), status: 64, mentioning: ["--pid"])
     }
+
+    @Test("action argument errors: --kill-after on sockets named by --peer, --pid 0 for kill, --raw-close with pidfd")
+    func actionArguments() throws {
+        expectOneLineFailure(try myconnUnpiped(["close", "--peer", "127.0.0.1:5000", "--kill-after", "--yes"]), status: 64,
+                             mentioning: ["--kill-after", "session ids"])
+        expectOneLineFailure(try myconnUnpiped(["kill", "--zombie", "client-gone", "--pid", "0", "--yes"]), status: 64, mentioning: ["--pid"])
+        expectOneLineFailure(try myconnUnpiped(["close", "7", "--raw-close", "--method", "pidfd", "--yes"]), status: 64,
+                             mentioning: ["--raw-close"])
+        expectOneLineFailure(try myconnUnpiped(["close", "7", "--peer", "127.0.0.1:5000", "--yes"]), status: 64, mentioning: ["one of"])
+    }
 }

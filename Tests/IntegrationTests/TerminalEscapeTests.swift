@@ -62,7 +62,12 @@ extension RealServer {
                 let r = try myconn(preview + ["--audit-log", server.dir.appendingPathComponent("audit.log").path] + base)
                 #expect(r.status == 0, "\(r.stderr)")
                 expectClean(r.stderr + r.stdout, "\(preview[0])'s preview and result")
-                #expect((r.stderr + r.stdout).contains("u\\x1B[31m"), "\(preview[0]) shows the user, escaped")
+                // The preview a DBA confirms: its own lines, each cell escaped once.
+                let lines = r.stderr.split(separator: "\n")
+                #expect(lines.first?.hasPrefix(preview[0] == "kill" ? "Would run KILL CONNECTION on 1 session(s)" : "Would close 1 socket(s)") == true,
+                        "\(r.stderr)")
+                #expect(lines.dropFirst().first?.hasPrefix("SESSION  USER") == true, "the preview's header line: \(r.stderr)")
+                #expect(lines.contains { $0.contains("u\\x1B[31m") && !$0.contains("u\\\\x1B") }, "\(preview[0]) shows the user, escaped once: \(r.stderr)")
             }
         }
     }

@@ -13,9 +13,11 @@ struct ListerRunTests {
 
     init() throws { tree = try RecordedProcTree() }
 
-    func run(requestedPID: Int32? = nil, proc: ProcReader) throws(ListError) -> ListReport {
+    func run(requestedPID: Int32? = nil, force: Bool = false, proc: ProcReader) throws(ListError) -> ListReport {
         let source = FakeSessionSource(facts: tree.serverFacts, rows: (try? tree.processList()) ?? [])
-        return try Lister(proc: proc, requestedPID: requestedPID, kernelSource: .proc).run(source: source)
+        var lister = Lister(proc: proc, requestedPID: requestedPID, kernelSource: .proc)
+        lister.forcePID = force
+        return try lister.run(source: source)
     }
 
     @Test("every session's fd and inode equal ss's: TCP by address, idle unix by thread; the busy one not proven", arguments: [false, true])
@@ -89,6 +91,40 @@ struct ListerRunTests {
         } catch {
             Issue.record("\(error)")
         }
+    }
+
+    @Test("--force lets a --pid not named mysqld through the name check, never the process and listener checks")
+    func forcedPID() throws {
+        do {
+            _ = try run(requestedPID: tree.clientsPID, proc: tree.proc)
+            Issue.record("the client process was accepted")
+        } catch .locate(let e) {
+            #expect(e == .notNamedServer(pid: tree.clientsPID, comm: "myconn-demo-cli"))
+        } catch {
+            Issue.record("\(error)")
+        }
+        do {
+            _ = try run(requestedPID: tree.clientsPID, force: true, proc: tree.proc)
+            Issue.record("a process with no listener was accepted")
+        } catch .locate(let e) {
+            Issue.record("--force still refused by \(e)")
+        } catch .kernel(let e) {
+            // Past the name (myconn-demo-cli): its sockets are read next (the recording has no
+            // net tables of the client's, so the read ends there).
+            #expect(e == .processGone(pid: tree.clientsPID))
+        } catch {
+            Issue.record("\(error)")
+        }
+        do {
+            _ = try run(requestedPID: tree.threadAsPID, force: true, proc: tree.proc)
+            Issue.record("a thread id was accepted with --force")
+        } catch .locate(let e) {
+            #expect(e == .notThreadGroupLeader(pid: tree.threadAsPID, leader: tree.mainPID, comm: "mariadbd"))
+        } catch {
+            Issue.record("\(error)")
+        }
+        let memory = try tree.withMemory()
+        #expect(try run(requestedPID: tree.mainPID, force: true, proc: memory.proc).server.pid == tree.mainPID)
     }
 
     @Test("kernel-only: every connection of mysqld listed with ss's fd and inode, no session")

@@ -84,6 +84,9 @@ public protocol ActionMethod {
     var noDetail: Detail { get }
     /// Whether the method can act on these targets at all, checked before anything is shown.
     func preflight(_ targets: [ActionTarget]) throws(MethodUnavailable)
+    /// For `--dry-run`: each target checked as acting would check it, without acting; nil where
+    /// it would be acted on, else why not (refused, failed). Empty: the method checks nothing more.
+    func verify(_ targets: [ActionTarget], proc: ProcReader) -> [ActionResult?]
     /// Re-verifies each target at the moment of acting, then acts: one step per target, in order.
     /// - Throws: ``MethodUnavailable`` when nothing could be done at all.
     func act(_ targets: [ActionTarget], context: ActionContext) throws(MethodUnavailable) -> [ActionStep<Detail>]
@@ -93,6 +96,10 @@ public protocol ActionMethod {
     func writeFields(of outcome: ActionOutcome<Detail>, to w: JSONWriter)
     /// Whether the target's record carries `transport`.
     var recordsTransport: Bool { get }
+}
+
+extension ActionMethod {
+    public func verify(_ targets: [ActionTarget], proc: ProcReader) -> [ActionResult?] { [] }
 }
 
 /// Why a method cannot run at all here. Raised before anything was touched.
@@ -167,30 +174,37 @@ public struct ActionPipeline<Method: ActionMethod> {
         defer { signals.release() }
         var run = Run(outcomes: [], interruptedBy: nil, auditError: nil)
         if dryRun || targets.isEmpty {
-            run.outcomes = targets.map { ActionOutcome(target: $0, result: .dryRun, detail: method.noDetail) }
+            // Everything but the act: each target checked as the act would check it.
+            let checked = dryRun ? method.verify(targets, proc: proc) : []
+            run.outcomes = targets.indices.map { i in
+                ActionOutcome(target: targets[i], result: checked.isEmpty ? .dryRun : checked[i] ?? .dryRun, detail: method.noDetail)
+            }
         } else {
-            for t in targets {
-                do { try record(.intent, target: t, outcome: nil) } catch { throw .auditLog(path: audit.path, error) }
+            // Every intent in one write: all are on record before anything is done, or nothing is.
+            do { try audit.append(targets.map { record(.intent, target: $0, outcome: nil) }) } catch {
+                throw .auditLog(path: audit.path, error)
             }
             let steps: [ActionStep<Method.Detail>]
             do {
                 steps = try method.act(targets, context: ActionContext(proc: proc, signals: signals))
             } catch {
-                for t in targets {
-                    let o = ActionOutcome(target: t, result: .failed(error.message), detail: method.noDetail)
-                    try? record(.outcome, target: t, outcome: o)
-                }
+                let failed = targets.map { ActionOutcome(target: $0, result: .failed(error.message), detail: method.noDetail) }
+                try? audit.append(failed.map { record(.outcome, target: $0.target, outcome: $0) })
                 throw .methodUnavailable(error)
             }
             run.outcomes = zip(targets, steps).map { ActionOutcome(target: $0, result: $1.result, detail: $1.detail) }
             let goals = zip(targets, steps).map { method.goal(after: $1, target: $0) }
-            // A signal taken while acting (a probe ends early) or pending now: no wait.
-            if signals.taken == nil && signals.take() == nil {
+            if let s = signals.taken ?? signals.take() {
+                // A signal came while acting (a probe ends early on it): what was done is not watched.
+                for i in run.outcomes.indices where run.outcomes[i].result == .done && !goals[i].isEmpty {
+                    run.outcomes[i].result = .interrupted("\(signalName(s)) while acting: acted, outcome not watched")
+                }
+            } else {
                 watch(&run.outcomes, goals: goals, signals: signals)
             }
         }
-        for o in run.outcomes {
-            do { try record(.outcome, target: o.target, outcome: o) } catch { run.auditError = run.auditError ?? error }
+        do { try audit.append(run.outcomes.map { record(.outcome, target: $0.target, outcome: $0) }) } catch {
+            run.auditError = error
         }
         run.interruptedBy = signals.taken ?? signals.take()
         report(run)
@@ -199,7 +213,8 @@ public struct ActionPipeline<Method: ActionMethod> {
 
     enum Phase: String { case intent, outcome }
 
-    func record(_ phase: Phase, target: ActionTarget, outcome: ActionOutcome<Method.Detail>?) throws(Errno) {
+    /// One audit record: who, what, which target, and (after acting) what came of it.
+    func record(_ phase: Phase, target: ActionTarget, outcome: ActionOutcome<Method.Detail>?) -> String {
         let w = JSONWriter()
         w.object {
             w.field("time", AuditLog.timestamp())
@@ -211,7 +226,7 @@ public struct ActionPipeline<Method: ActionMethod> {
             target.writeFields(to: w, transport: method.recordsTransport)
             if let outcome { method.writeFields(of: outcome, to: w) }
         }
-        try audit.append(w.text)
+        return w.text
     }
 
     /// Polls every 10 ms until each target's goal is reached or the wait is over. A signal ends

@@ -154,6 +154,19 @@ public struct Prober: ActionMethod {
         return steps
     }
 
+    /// A dry run's check: everything a probe checks before it changes anything (the duplicate,
+    /// its inode, its peer, ESTABLISHED, readable options), the duplicate then let go.
+    public func verify(_ targets: [ActionTarget], proc: ProcReader) -> [ActionResult?] {
+        var pidfds: [Int32: Pidfd] = [:]
+        return targets.map { t in
+            guard let ref = t.socket else { return .refused("no socket to probe") }
+            if pidfds[ref.pid] == nil { pidfds[ref.pid] = try? Pidfd(pid: ref.pid) }
+            guard let pidfd = pidfds[ref.pid] else { return .failed("pidfd_open(\(ref.pid)) failed") }
+            if case .failure(let why) = start(ref, pidfd: pidfd) { return why }
+            return nil
+        }
+    }
+
     /// Duplicates and verifies the target: the duplicate, its options and tcp_info.
     func start(_ t: SocketRef, pidfd: Pidfd) -> Result<(OwnedDescriptor, KeepaliveOptions, TCPHealth), ActionResult> {
         guard t.transport != .unix else {

@@ -26,8 +26,7 @@ public struct SocketCloser {
             }
         case .ptrace:
             if let tracer = InjectedThread.tracerPID(pid: pid, tid: pid, proc: proc), tracer != 0 {
-                let comm = (try? proc.comm(pid: tracer)) ?? "?"
-                throw .ptrace("mysqld's thread \(pid) is already traced by pid \(tracer) (\(comm)); detach it, or use --method pidfd")
+                throw alreadyTraced(tid: pid, tracer: tracer)
             }
         case .pidfd:
             do {
@@ -152,13 +151,18 @@ public struct SocketCloser {
         return outcomes
     }
 
+    /// A mysqld thread under gdb or strace: ptrace cannot seize it, and the user is told who holds it.
+    func alreadyTraced(tid: Int32, tracer: Int32) -> MethodUnavailable {
+        let comm = (try? proc.comm(pid: tracer)) ?? "?"
+        return .ptrace("mysqld's thread \(tid) is already traced by pid \(tracer) (\(comm)); detach it, or use --method pidfd")
+    }
+
     func viaPtrace(_ targets: [SocketRef], pid: Int32) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         let thread: InjectedThread
         do {
             thread = try InjectedThread(pid: pid, tid: pid, proc: proc)
         } catch .alreadyTraced(let tid, let tracer) {
-            let comm = (try? proc.comm(pid: tracer)) ?? "?"
-            throw .ptrace("mysqld's thread \(tid) is already traced by pid \(tracer) (\(comm)); detach it, or use --method pidfd")
+            throw alreadyTraced(tid: tid, tracer: tracer)
         } catch {
             throw .ptrace("cannot stop a mysqld thread: \(error)")
         }

@@ -60,10 +60,23 @@ public struct SocketCut: ActionMethod {
         try SocketCloser(proc: proc).preflight(targets.compactMap(\.socket), method: rawClose ? .ptrace : how)
     }
 
+    /// A dry run's check: mysqld's descriptor still refers to the target's socket.
+    public func verify(_ targets: [ActionTarget], proc: ProcReader) -> [ActionResult?] {
+        targets.map { t in
+            guard let s = t.socket else { return .refused("no socket to cut") }
+            return (try? proc.fdTarget(pid: s.pid, fd: s.fd)) == .socket(inode: s.inode)
+                ? nil : .refused("fd \(s.fd) is no longer socket inode \(s.inode)")
+        }
+    }
+
     public func act(_ targets: [ActionTarget], context: ActionContext) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         let closer = SocketCloser(proc: proc)
-        let sockets = targets.map { $0.socket! }
-        var steps = try rawClose ? closer.rawClose(sockets) : closer.close(sockets, method: how)
+        // A target without a socket (a session alone) is refused, the others cut in one batch.
+        let withSocket = targets.indices.filter { targets[$0].socket != nil }
+        let sockets = withSocket.map { targets[$0].socket! }
+        let cut = try rawClose ? closer.rawClose(sockets) : closer.close(sockets, method: how)
+        var steps = targets.map { _ in ActionStep(.refused("no socket to cut"), CutDetail()) }
+        for (k, i) in withSocket.enumerated() { steps[i] = cut[k] }
         if let killAfter {
             for (i, t) in targets.enumerated() where steps[i].result == .done {
                 guard let id = t.session?.id else { continue }
