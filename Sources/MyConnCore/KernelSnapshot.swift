@@ -54,11 +54,14 @@ public struct KernelSnapshot: Sendable {
     /// The descriptor table, then the unix table, are read on this thread while a second one
     /// dumps the listeners, the connections on `serverPort` and the unix peers, then helps with
     /// the descriptor table's readlinks; ports that only the descriptor table reveals are dumped
-    /// afterwards. The caller has read the processlist before calling: both halves are later.
+    /// afterwards. The caller has read the processlist before calling: both halves are later
+    /// (`listing`: the descriptor numbers, listed while the processlist was read; their targets
+    /// are read here).
     /// `openSockDiag` replaces ``MysqldNamespaces/openSockDiag()`` (tests: a replayed transport).
     public static func read(pid: Int32, proc: ProcReader, source: KernelSource = .netlink, serverPort: UInt16,
                             recording: SockDiagRecording? = nil, namespaces: MysqldNamespaces? = nil,
-                            openSockDiag: SockDiagOpener? = nil) throws(ProcError) -> KernelSnapshot {
+                            openSockDiag: SockDiagOpener? = nil,
+                            listing: FDDirectory? = nil) throws(ProcError) -> KernelSnapshot {
         var diag: SockDiagClient?
         var recorder: RecordingTransport?
         var fallback: String?
@@ -79,7 +82,8 @@ public struct KernelSnapshot: Sendable {
         let (mine, side) = concurrently({ () -> (Result<[Int32: FDTarget], ProcError>, Result<[UnixSocketEntry], ProcError>) in
             let table: Result<[Int32: FDTarget], ProcError>
             do throws(ProcError) {
-                let dir = try FDDirectory(reader: proc, pid: pid)
+                let dir: FDDirectory
+                if let listing { dir = listing } else { dir = try FDDirectory(reader: proc, pid: pid) }
                 listed.withLock { $0 = dir }
                 var t: [Int32: FDTarget] = [:]
                 t.reserveCapacity(dir.fds.count)
