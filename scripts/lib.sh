@@ -46,12 +46,15 @@ need_build_and_test_packages() {
         unshare:util-linux nsenter:util-linux runuser:util-linux strace:strace
 }
 
-# free_port — a loopback TCP port nobody listens on now.
+# free_port — a loopback TCP port no socket uses now, in any state, below the kernel's ephemeral
+# range: a benchmark's thousands of client ends (and their TIME-WAIT) take ports from that range,
+# and a server port picked there can be taken by one (mariadbd then fails: address in use).
 free_port() {
-    local p
+    local p low
+    low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     while :; do
-        p=$(( (RANDOM % 20000) + 20000 ))
-        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+        p=$(( (RANDOM % (low - 10000)) + 10000 ))
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 
