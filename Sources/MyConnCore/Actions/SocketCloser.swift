@@ -64,7 +64,7 @@ public struct SocketCloser {
             }
         }
         frozen.release()
-        for t in targets.dropFirst(outcomes.count) {
+        for _ in targets.dropFirst(outcomes.count) {
             outcomes.append(ActionStep(.failed("not attempted after an injection failure"), CutDetail()))
         }
         for i in outcomes.indices { outcomes[i].detail.freezeNanoseconds = frozen.frozenNanoseconds }
@@ -178,7 +178,7 @@ public struct SocketCloser {
         thread.release()
         let frozen = thread.frozenNanoseconds
         for i in outcomes.indices { outcomes[i].detail.freezeNanoseconds = frozen }
-        for t in targets.dropFirst(outcomes.count) {
+        for _ in targets.dropFirst(outcomes.count) {
             outcomes.append(ActionStep(.failed("the stopped thread went away"), CutDetail(freezeNanoseconds: frozen)))
         }
         return outcomes
