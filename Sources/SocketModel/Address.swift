@@ -88,15 +88,7 @@ public enum IPAddress: Hashable, Sendable {
         case .v4(let a, let b, let c, let d):
             return "\(a).\(b).\(c).\(d)"
         case .v6(let bytes):
-            var raw = in6_addr()
-            withUnsafeMutableBytes(of: &raw) { dst in
-                for i in 0..<16 { dst[i] = bytes[i] }
-            }
-            var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            guard inet_ntop(AF_INET6, &raw, &buf, socklen_t(buf.count)) != nil else {
-                preconditionFailure("inet_ntop cannot fail on a 16-byte address and a large enough buffer")
-            }
-            return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return String(unsafeUninitializedCapacity: Int(INET6_ADDRSTRLEN)) { bytes.writeText(to: $0.baseAddress!) }
         }
     }
 }
@@ -128,6 +120,22 @@ public struct IPv6Bytes: Hashable, Sendable {
         self.init(high: high, low: low)
     }
 
+    /// Writes the address as `inet_ntop(3)` prints it at `out` (room for INET6_ADDRSTRLEN, 46)
+    /// and returns the byte count, the terminating NUL not counted.
+    public func writeText(to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var raw = in6_addr()
+        withUnsafeMutableBytes(of: &raw) { dst in
+            dst.storeBytes(of: high.bigEndian, as: UInt64.self)
+            dst.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
+        }
+        return out.withMemoryRebound(to: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text in
+            guard inet_ntop(AF_INET6, &raw, text, socklen_t(INET6_ADDRSTRLEN)) != nil else {
+                preconditionFailure("inet_ntop cannot fail on a 16-byte address and a large enough buffer")
+            }
+            return strlen(text)
+        }
+    }
+
     /// Byte `i` (0-15) in network order.
     @inlinable
     public subscript(i: Int) -> UInt8 {
@@ -157,24 +165,50 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The most bytes ``write(to:)`` writes: `[` + an IPv6 address (45) + `]:` + a port (5).
+    public static let maximumTextLength = 53
+
     public var description: String {
-        guard case .v4(let a, let b, let c, let d) = ip else { return "[\(ip.description)]:\(port)" }
-        // a.b.c.d:port written byte by byte: list formats two per session (thousands per run).
-        return String(unsafeUninitializedCapacity: 21) { buf in
-            var n = 0
-            func put(_ v: UInt32) {
-                if v >= 10 { put(v / 10) }
-                buf[n] = 0x30 + UInt8(v % 10)
-                n += 1
-            }
-            for (i, octet) in [a, b, c, d].enumerated() {
-                if i > 0 { buf[n] = 0x2E; n += 1 }
-                put(UInt32(octet))
-            }
-            buf[n] = 0x3A
-            n += 1
-            put(UInt32(port))
-            return n
+        String(unsafeUninitializedCapacity: Self.maximumTextLength) { write(to: $0.baseAddress!) }
+    }
+
+    /// Writes ``description``'s bytes at `out` (room for ``maximumTextLength``) and returns their
+    /// count: list writes two per session, thousands per run, without a String between.
+    public func write(to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var n = 0
+        func put(_ v: UInt32) {
+            var digits = 1
+            var t = v
+            while t >= 10 { t /= 10; digits += 1 }
+            var m = v
+            var i = n + digits
+            n = i
+            repeat {
+                i -= 1
+                out[i] = 0x30 &+ UInt8(truncatingIfNeeded: m % 10)
+                m /= 10
+            } while m != 0
         }
+        switch ip {
+        case .v4(let a, let b, let c, let d):
+            func octet(_ v: UInt8, dot: Bool) {
+                put(UInt32(v))
+                if dot { out[n] = 0x2E; n += 1 }
+            }
+            octet(a, dot: true)
+            octet(b, dot: true)
+            octet(c, dot: true)
+            octet(d, dot: false)
+        case .v6(let bytes):
+            out[n] = 0x5B  // [
+            n += 1
+            n += bytes.writeText(to: out + n)
+            out[n] = 0x5D  // ]
+            n += 1
+        }
+        out[n] = 0x3A  // :
+        n += 1
+        put(UInt32(port))
+        return n
     }
 }

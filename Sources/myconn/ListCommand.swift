@@ -84,9 +84,7 @@ struct ListCommand: ParsableCommand {
     func emit(_ report: ListReport) throws {
         for w in report.warnings { printError("myconn: warning: \(w)") }
         if json {
-            let w = JSONReport.writer(report)
-            w.newline()
-            w.withBytes { Terminal.writeStdout($0) }
+            JSONReport.write(report) { Terminal.writeStdout($0) }
         } else {
             Terminal.writeStdout(Array(TableReport.render(report, width: Terminal.width(), wide: wide, clients: clients).utf8))
         }

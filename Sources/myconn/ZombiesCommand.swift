@@ -35,9 +35,7 @@ struct ZombiesCommand: ParsableCommand {
         report.unmatchedSockets = report.unmatchedSockets.filter { !($0.zombie ?? []).isEmpty }
         for w in report.warnings { printError("myconn: warning: \(w)") }
         if scope.json {
-            let w = JSONReport.writer(report)
-            w.newline()
-            w.withBytes { Terminal.writeStdout($0) }
+            JSONReport.write(report) { Terminal.writeStdout($0) }
         } else {
             Terminal.writeStdout(Array(TableReport.render(report, width: Terminal.width()).utf8))
         }

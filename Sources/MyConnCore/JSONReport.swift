@@ -1,17 +1,25 @@
-import MyConnCore
-
 /// `myconn list --json`: the contract documented in README.md. Unknown values are `null`, never
 /// absent; keys keep the documented order.
 ///
 /// Written by hand rather than with Foundation's JSONEncoder: at thousands of sessions the
 /// encoder cost more than reading the kernel's tables (measured: 28 ms of 93 at 1,000 sessions).
-enum JSONReport {
-    /// The document in a writer, written to stdout from there (a copy of 2 MB at 5,000
-    /// sessions cost more in page faults than writing it).
-    static func writer(_ report: ListReport) -> JSONWriter {
+/// In the core beside ``JSONWriter``, so that the optimizer inlines the writer's calls (one per
+/// field, about 30 per session), and so that every front end prints the same document.
+public enum JSONReport {
+    /// Writes the document, a newline after it, to `sink` in pieces of 64 KiB (see
+    /// ``JSONWriter/init(capacity:sink:)``).
+    public static func write(_ report: ListReport, to sink: @escaping (UnsafeRawBufferPointer) -> Void) {
+        let w = writer(report, sink: sink)
+        w.newline()
+        w.flush()
+    }
+
+    /// The document in a writer: whole in memory without a sink, else what is left after the
+    /// pieces the sink took.
+    public static func writer(_ report: ListReport, sink: ((UnsafeRawBufferPointer) -> Void)? = nil) -> JSONWriter {
         // About 600 bytes per session or socket (measured: 2.0 MB at 5,000 sessions).
-        let local = LocalText()
-        let w = JSONWriter(capacity: 4096 + 700 * (report.sessions.count + report.unmatchedSockets.count + report.listeningSockets.count))
+        let w = sink.map { JSONWriter(capacity: 1 << 16, sink: $0) }
+            ?? JSONWriter(capacity: 4096 + 700 * (report.sessions.count + report.unmatchedSockets.count + report.listeningSockets.count))
         w.object {
             w.key("server")
             w.object {
@@ -35,7 +43,7 @@ enum JSONReport {
                     w.field("state", r.state)
                     w.field("info", r.info)
                     w.field("transport", (s.socket?.transport ?? s.transport)?.rawValue)
-                    kernelFields(s.socket, w, local)
+                    kernelFields(s.socket, w)
                     clientFields(s.socket, looked: report.clientsLookedUp, w)
                     w.field("match", s.match?.rawValue)
                     w.field("unresolved", s.unresolved)
@@ -47,7 +55,7 @@ enum JSONReport {
             w.array(report.unmatchedSockets) { k in
                 w.object {
                     w.field("transport", k.transport.rawValue)
-                    kernelFields(k, w, local)
+                    kernelFields(k, w)
                     clientFields(k, looked: report.clientsLookedUp, w)
                     w.key("zombie")
                     if let classes = k.zombie { w.array(classes) { w.string($0.rawValue) } } else { w.null() }
@@ -57,7 +65,7 @@ enum JSONReport {
             w.array(report.listeningSockets) { k in
                 w.object {
                     w.field("transport", k.transport.rawValue)
-                    kernelFields(k, w, local)
+                    kernelFields(k, w)
                 }
             }
             w.key("warnings")
@@ -82,34 +90,36 @@ enum JSONReport {
     }
 
     /// The kernel columns, shared by sessions and bare sockets so both spell them alike.
-    static func kernelFields(_ k: SocketView?, _ w: JSONWriter, _ local: LocalText) {
-        w.field("fd", k?.fd.map(Int64.init))
-        w.field("inode", k?.inode.map { Int64(bitPattern: $0) })
-        w.field("local", k?.local.map(local.text))
-        w.field("peer", k?.peer?.description)
-        w.field("tcp_state", k?.tcpState?.description)
-        w.field("send_queue", k?.sendQueue.map(Int64.init))
-        w.field("recv_queue", k?.recvQueue.map(Int64.init))
-        let h = k?.health
-        w.field("rtt_us", h.map { Int64($0.rttMicroseconds) })
-        w.field("retransmits", h.map { Int64($0.retransmits) })
-        w.field("probes", h.map { Int64($0.probes) })
-        w.field("unacked", h.map { Int64($0.unacked) })
-        w.field("last_recv_ms", h.map { Int64($0.lastReceiveMilliseconds) })
-        w.field("last_send_ms", h.map { Int64($0.lastSendMilliseconds) })
-    }
-}
-
-
-/// Every session's local end is one of mysqld's few listening addresses: each is printed once
-/// (an IPv6 address goes through inet_ntop(3)), not once per session.
-final class LocalText {
-    private var last: (SocketEndpoint, String)?
-
-    func text(_ e: SocketEndpoint) -> String {
-        if let last, last.0 == e { return last.1 }
-        let t = e.description
-        last = (e, t)
-        return t
+    static func kernelFields(_ k: SocketView?, _ w: JSONWriter) {
+        guard let k else {
+            for key: StaticString in ["fd", "inode", "local", "peer", "tcp_state", "send_queue", "recv_queue", "rtt_us",
+                                      "retransmits", "probes", "unacked", "last_recv_ms", "last_send_ms"] {
+                w.field(key, nil as Int64?)
+            }
+            return
+        }
+        w.field("fd", k.fd.map(Int64.init))
+        w.field("inode", k.inode.map { Int64(bitPattern: $0) })
+        switch k.local {
+        case .inet(let a)?: w.field("local", a)
+        case .unix(let path)?: w.field("local", path)
+        case nil: w.field("local", nil as String?)
+        }
+        w.field("peer", k.peer)
+        w.field("tcp_state", k.tcpState?.description)
+        w.field("send_queue", k.sendQueue.map(Int64.init))
+        w.field("recv_queue", k.recvQueue.map(Int64.init))
+        if let h = k.health {
+            w.field("rtt_us", Int64(h.rttMicroseconds))
+            w.field("retransmits", Int64(h.retransmits))
+            w.field("probes", Int64(h.probes))
+            w.field("unacked", Int64(h.unacked))
+            w.field("last_recv_ms", Int64(h.lastReceiveMilliseconds))
+            w.field("last_send_ms", Int64(h.lastSendMilliseconds))
+        } else {
+            for key: StaticString in ["rtt_us", "retransmits", "probes", "unacked", "last_recv_ms", "last_send_ms"] {
+                w.field(key, nil as Int64?)
+            }
+        }
     }
 }
