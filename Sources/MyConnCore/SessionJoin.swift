@@ -63,9 +63,23 @@ public struct SessionJoin: Sendable {
         // Sessions are connections accepted on mysqld's listening ports; mysqld's own outgoing
         // connections (a replica's to its primary) are not, and sock_diag is asked for these ports only.
         let connected = ownedTCP.filter { tcp[$0].state != .listen && listenerPorts.contains(tcp[$0].local.port) }
-        var byPeer: [SocketAddress: [Int]] = [:]
+        // peer -> its one socket (index into connected); a peer of several sockets (rare: two
+        // namespaces' clients behind one address) in sharedPeers, with all of them. One array
+        // per peer cost a heap allocation per session.
+        var byPeer: [SocketAddress: Int] = [:]
+        var sharedPeers: [SocketAddress: [Int]] = [:]
         byPeer.reserveCapacity(connected.count)
-        for (i, t) in connected.enumerated() { byPeer[tcp[t].peer.normalized, default: []].append(i) }
+        for (i, t) in connected.enumerated() {
+            let peer = tcp[t].peer.normalized
+            if let first = byPeer.updateValue(i, forKey: peer) {
+                byPeer[peer] = first
+                sharedPeers[peer, default: [first]].append(i)
+            }
+        }
+        func sockets(withPeer peer: SocketAddress) -> (one: Int?, several: [Int]) {
+            if !sharedPeers.isEmpty, let several = sharedPeers[peer] { return (nil, several) }
+            return (byPeer[peer], [])
+        }
 
         let unixByInode = Dictionary(kernel.unix.map { ($0.inode, $0) }, uniquingKeysWith: { a, _ in a })
         let ownedUnix = fdsKnown ? kernel.unix.filter { fdByInode[$0.inode] != nil } : []
@@ -77,37 +91,42 @@ public struct SessionJoin: Sendable {
         var claimedFD: [Int32: [Int]] = [:]      // unix fd -> session indices
         var sessions: [SessionView] = []
         sessions.reserveCapacity(rows.count)
+        var unixSessions = 0
 
-        if let selfPeer, let mine = byPeer[selfPeer.normalized] {
-            for i in mine { claimedTCP[i, default: 0] += 1 }
+        if let selfPeer {
+            let mine = sockets(withPeer: selfPeer.normalized)
+            for i in mine.several + (mine.one.map { [$0] } ?? []) { claimedTCP[i, default: 0] += 1 }
         }
         let noFDReason: String? = fdsKnown ? nil : Self.fdReason(kernel.fdError)
 
-        for row in rows where row.id != selfID {
-            var view = SessionView(row: row)
-            switch SessionEndpoint(host: row.host) {
+        // By index, and each session's value built in place in the list: every copy of one
+        // retains each string of its row.
+        for r in rows.indices where rows[r].id != selfID {
+            let id = rows[r].id
+            sessions.append(SessionView(row: rows[r]))
+            let k = sessions.count - 1
+            switch SessionEndpoint(host: rows[r].host) {
             case .none:
-                view.unresolved = "no client connection (server thread)"
+                sessions[k].unresolved = "no client connection (server thread)"
             case .unparsable(let host):
-                view.unresolved = "HOST '\(host)' has no address and port to match"
+                sessions[k].unresolved = "HOST '\(host)' has no address and port to match"
             case .tcp(let addr):
-                view.transport = addr.ip.normalized.isV6 ? .tcp6 : .tcp4
-                let found = byPeer[addr.normalized] ?? []
-                switch found.count {
-                case 1:
-                    let i = found[0]
+                sessions[k].transport = addr.ip.normalized.isV6 ? .tcp6 : .tcp4
+                let found = sockets(withPeer: addr.normalized)
+                switch (found.one, found.several.count) {
+                case (let i?, _):
                     claimedTCP[i, default: 0] += 1
                     let e = tcp[connected[i]]
-                    view.transport = e.family == .tcp4 ? .tcp4 : .tcp6
-                    view.socket = socketView(e)
-                    view.match = .address
-                    view.unresolved = noFDReason
-                case 0:
-                    view.socketMissing = true
-                    view.unresolved = "no socket in mysqld's network namespace has peer \(addr) (client gone, or mysqld in another namespace than --pid)"
-                default:
-                    found.forEach { candidateTCP.insert($0) }
-                    view.unresolved = "\(found.count) sockets in mysqld have peer \(addr); fd not given"
+                    sessions[k].transport = e.family == .tcp4 ? .tcp4 : .tcp6
+                    sessions[k].socket = socketView(e)
+                    sessions[k].match = .address
+                    sessions[k].unresolved = noFDReason
+                case (nil, 0):
+                    sessions[k].socketMissing = true
+                    sessions[k].unresolved = "no socket in mysqld's network namespace has peer \(addr) (client gone, or mysqld in another namespace than --pid)"
+                case (nil, let n):
+                    found.several.forEach { candidateTCP.insert($0) }
+                    sessions[k].unresolved = "\(n) sockets in mysqld have peer \(addr); fd not given"
                 }
             case .named(let name, let port):
                 var found = connected.indices.filter {
@@ -119,42 +138,42 @@ public struct SessionJoin: Sendable {
                     let i = found[0]
                     claimedTCP[i, default: 0] += 1
                     let e = tcp[connected[i]]
-                    view.transport = e.family == .tcp4 ? .tcp4 : .tcp6
-                    view.socket = socketView(e)
-                    view.match = .port
-                    view.unresolved = noFDReason
+                    sessions[k].transport = e.family == .tcp4 ? .tcp4 : .tcp6
+                    sessions[k].socket = socketView(e)
+                    sessions[k].match = .port
+                    sessions[k].unresolved = noFDReason
                 case 0:
-                    view.unresolved = "HOST is a name (\(name)); no mysqld connection has peer port \(port)"
+                    sessions[k].unresolved = "HOST is a name (\(name)); no mysqld connection has peer port \(port)"
                 default:
                     found.forEach { candidateTCP.insert($0) }
-                    view.unresolved = "HOST is a name (\(name)); \(found.count) mysqld connections have peer port \(port) (run the server with skip-name-resolve for an exact join)"
+                    sessions[k].unresolved = "HOST is a name (\(name)); \(found.count) mysqld connections have peer port \(port) (run the server with skip-name-resolve for an exact join)"
                 }
             case .unixSocket:
-                view.transport = .unix
+                unixSessions += 1
+                sessions[k].transport = .unix
                 if let noFDReason {
-                    view.unresolved = "unix-socket session: \(noFDReason)"
+                    sessions[k].unresolved = "unix-socket session: \(noFDReason)"
                     break
                 }
-                switch unixEvidence[row.id] {
+                switch unixEvidence[id] {
                 case .fd(let fd, let method)?:
                     guard let inode = kernel.fds?[fd]?.socketInode else {
-                        view.unresolved = "unix-socket session: fd \(fd) named by \(method.rawValue) is not a socket now"
+                        sessions[k].unresolved = "unix-socket session: fd \(fd) named by \(method.rawValue) is not a socket now"
                         break
                     }
                     guard let entry = unixByInode[inode], entry.isConnectedStream else {
-                        view.unresolved = "unix-socket session: fd \(fd) named by \(method.rawValue) is not a connected unix socket"
+                        sessions[k].unresolved = "unix-socket session: fd \(fd) named by \(method.rawValue) is not a connected unix socket"
                         break
                     }
-                    view.socket = SocketView(unix: entry, fd: fd)
-                    view.match = method
-                    claimedFD[fd, default: []].append(sessions.count)
+                    sessions[k].socket = SocketView(unix: entry, fd: fd)
+                    sessions[k].match = method
+                    claimedFD[fd, default: []].append(k)
                 case .notProven(let why)?:
-                    view.unresolved = "unix-socket session: fd not proven: \(why)"
+                    sessions[k].unresolved = "unix-socket session: fd not proven: \(why)"
                 case nil:
-                    view.unresolved = "unix-socket session: fd not proven (no thread id, and performance_schema is off)"
+                    sessions[k].unresolved = "unix-socket session: fd not proven (no thread id, and performance_schema is off)"
                 }
             }
-            sessions.append(view)
         }
 
         // A TCP socket fitting two sessions proves neither.
@@ -179,7 +198,14 @@ public struct SessionJoin: Sendable {
         for (i, t) in connected.enumerated() where claimedTCP[i] == nil && !candidateTCP.contains(i) {
             unmatched.append(socketView(tcp[t]))
         }
-        var provenUnix = Set(sessions.compactMap { $0.socket?.transport == .unix ? $0.socket?.inode : nil })
+        // From the claims, not from a pass over the sessions (each read of a session value
+        // copied it): a unix-socket session is proven when it alone claims its descriptor.
+        var provenUnix = Set<UInt64>()
+        var unprovenUnixSessions = unixSessions
+        for (fd, owners) in claimedFD where owners.count == 1 {
+            unprovenUnixSessions -= 1
+            if let inode = kernel.fds?[fd]?.socketInode { provenUnix.insert(inode) }
+        }
         var selfUnproven = rows.contains { $0.id == selfID && SessionEndpoint(host: $0.host) == .unixSocket }
         // Our own connection is proven by the kernel itself: unix_diag names its server end.
         if selfUnproven, let inode = selfServerUnixInode, fdByInode[inode] != nil,
@@ -198,8 +224,7 @@ public struct SessionJoin: Sendable {
         let leftUnix = ownedUnix.filter {
             $0.isConnectedStream && !provenUnix.contains($0.inode) && $0.path.map(listenerPaths.contains) == true
         }
-        var unprovenUnixSessions = selfUnproven ? 1 : 0
-        for s in sessions where s.transport == .unix && s.socket == nil { unprovenUnixSessions += 1 }
+        if selfUnproven { unprovenUnixSessions += 1 }
         if unprovenUnixSessions == 0 {
             unmatched += leftUnix.map { SocketView(unix: $0, fd: fdByInode[$0.inode]) }
         } else if !leftUnix.isEmpty {

@@ -33,17 +33,23 @@ public enum ZombieClass: String, Sendable, CaseIterable, Comparable {
 
 public enum ZombieRules {
     /// The classes of one socket's TCP state and health.
-    static func socketClasses(_ s: SocketView?) -> [ZombieClass] {
-        guard let s else { return [] }
+    static func socketClasses(state: TCPState?, health: TCPHealth?) -> [ZombieClass] {
         var out: [ZombieClass] = []
-        if s.tcpState == .closeWait { out.append(.clientGone) }
+        if state == .closeWait { out.append(.clientGone) }
         // Unacknowledged data retransmitted, or probes unanswered. `tcpi_probes` (keepalive or
         // zero-window probes) is reset by any ACK, so a live peer, even one that does not read,
         // never lets two go unanswered; one may merely be in flight.
-        if let h = s.health, (h.unacked > 0 && h.retransmits > 0) || h.probes >= 2 {
+        if let h = health, (h.unacked > 0 && h.retransmits > 0) || h.probes >= 2 {
             out.append(.peerUnreachable)
         }
         return out
+    }
+
+    static func classes(of s: borrowing SessionView, idleSeconds: Int64?) -> [ZombieClass] {
+        var classes = socketClasses(state: s.socket?.tcpState, health: s.socket?.health)
+        if s.socketMissing { classes.append(.orphanSession) }
+        if let idleSeconds, s.row.command == "Sleep", let t = s.row.time, t >= idleSeconds { classes.append(.idle) }
+        return classes.count > 1 ? classes.sorted() : classes
     }
 
     /// Classifies every session and unmatched socket of a report, in place.
@@ -52,18 +58,22 @@ public enum ZombieRules {
     ///     it no socket can be called an orphan.
     ///   - idleSeconds: `--idle`; nil: no session is `idle`.
     public static func classify(_ report: inout ListReport, completeProcessList: Bool, idleSeconds: Int64?) {
-        for i in report.sessions.indices {
-            let s = report.sessions[i]
-            var classes = socketClasses(s.socket)
-            if s.socketMissing { classes.append(.orphanSession) }
-            if let idleSeconds, s.row.command == "Sleep", let t = s.row.time, t >= idleSeconds { classes.append(.idle) }
-            report.sessions[i].zombie = classes.sorted()
+        // Fields read in place through the buffer: indexing the report's arrays copied each
+        // session value (its row's strings retained), which cost more than its rules.
+        report.sessions.withUnsafeMutableBufferPointer { sessions in
+            for i in sessions.indices {
+                let classes = classes(of: sessions[i], idleSeconds: idleSeconds)
+                sessions[i].zombie = classes
+            }
         }
-        for i in report.unmatchedSockets.indices {
-            let socket = report.unmatchedSockets[i]
-            var classes = socketClasses(socket)
-            if completeProcessList && report.server.sql && socket.tcpState == .established { classes.append(.orphanSocket) }
-            report.unmatchedSockets[i].zombie = classes.sorted()
+        let orphans = completeProcessList && report.server.sql
+        report.unmatchedSockets.withUnsafeMutableBufferPointer { sockets in
+            for i in sockets.indices {
+                let state = sockets[i].tcpState
+                var classes = socketClasses(state: state, health: sockets[i].health)
+                if orphans && state == .established { classes.append(.orphanSocket) }
+                sockets[i].zombie = classes.count > 1 ? classes.sorted() : classes
+            }
         }
     }
 }
