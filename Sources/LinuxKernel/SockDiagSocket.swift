@@ -12,6 +12,9 @@ import SystemPackage
 /// thread of ours that does anything else ever changes namespace.
 public final class SockDiagSocket: SockDiagTransport {
     private let fd: Int32
+    /// One receive buffer for the socket's life: a dump is tens of datagrams, and zeroing a new
+    /// 64 KiB for each cost more than parsing it.
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 8)
 
     /// - Parameter namespacePath: e.g. `/proc/<pid>/ns/net`; nil for our own namespace.
     /// - Throws: `Errno` (EPERM/EACCES without CAP_SYS_ADMIN for another namespace).
@@ -26,7 +29,10 @@ public final class SockDiagSocket: SockDiagTransport {
         fd = try opened.get()
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        buffer.deallocate()
+    }
 
     static func openSocket() throws(Errno) -> Int32 {
         let s = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 4 /* NETLINK_SOCK_DIAG */)
@@ -45,14 +51,13 @@ public final class SockDiagSocket: SockDiagTransport {
     }
 
     public func receive() throws(Errno) -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw Errno(rawValue: errno)
             }
-            return Array(buffer[0..<n])
+            return Array(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
     }
 }

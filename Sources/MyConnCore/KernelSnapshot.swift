@@ -79,16 +79,14 @@ public struct KernelSnapshot: Sendable {
         }
         let handed = Handover(value: diag)
         let listed = Mutex<FDDirectory?>(nil)
-        let (mine, side) = concurrently({ () -> (Result<[Int32: FDTarget], ProcError>, Result<[UnixSocketEntry], ProcError>) in
-            let table: Result<[Int32: FDTarget], ProcError>
+        typealias Targets = Result<[(fd: Int32, target: FDTarget)], ProcError>
+        let (mine, side) = concurrently({ () -> (Targets, Result<[UnixSocketEntry], ProcError>) in
+            let table: Targets
             do throws(ProcError) {
                 let dir: FDDirectory
                 if let listing { dir = listing } else { dir = try FDDirectory(reader: proc, pid: pid) }
                 listed.withLock { $0 = dir }
-                var t: [Int32: FDTarget] = [:]
-                t.reserveCapacity(dir.fds.count)
-                for (fd, target) in try dir.readTargets() { t[fd] = target }
-                table = .success(t)
+                table = .success(try dir.readTargets())
             } catch {
                 table = .failure(error)
             }
@@ -99,7 +97,7 @@ public struct KernelSnapshot: Sendable {
             return (table, unix)
         }, side: { () -> (Result<NetlinkFirstPass, NetlinkUnavailable>?, [UInt64: UInt64]?,
                           Result<[(fd: Int32, target: FDTarget)], ProcError>) in
-            let first = handed.value.map { firstPass($0, serverPort: serverPort) }
+            let first = handed.value.map { firstPass($0, serverPort: serverPort, expected: listing?.fds.count ?? 0) }
             var peers: [UInt64: UInt64]?
             if let diag = handed.value, let sockets = try? diag.dumpUnix(states: UnixDiag.established) {
                 peers = [:]
@@ -114,7 +112,14 @@ public struct KernelSnapshot: Sendable {
 
         var fds: [Int32: FDTarget]?
         var fdError: ProcError?
-        switch fdRead.flatMap({ table in side.2.map { table.merging($0.map { ($0.fd, $0.target) }) { a, _ in a } } }) {
+        // Both threads' shares into one table, built once (a merged copy of it is new pages).
+        switch fdRead.flatMap({ mine in side.2.map { helped in
+            var t: [Int32: FDTarget] = [:]
+            t.reserveCapacity(mine.count + helped.count)
+            for (fd, target) in mine { t[fd] = target }
+            for (fd, target) in helped where t[fd] == nil { t[fd] = target }
+            return t
+        } }) {
         case .success(let t): fds = t
         case .failure(.permissionDenied(let path)): fdError = .permissionDenied(path: path)
         case .failure(let e): throw e
@@ -146,21 +151,26 @@ public struct KernelSnapshot: Sendable {
     }
 
     /// What can be dumped before mysqld's descriptors are known: the namespace's listeners
-    /// (few), and the connections on the port the server reports (0: none).
+    /// (few), and the connections on the port the server reports (0: none), in one array.
     struct NetlinkFirstPass: Sendable {
-        var listeners: [TCPSocketEntry]
-        var connectedOnServerPort: [TCPSocketEntry]
+        /// The listeners, then the connections on the server's port.
+        var rows: [TCPSocketEntry]
+        var listenerCount: Int
+        var listeners: ArraySlice<TCPSocketEntry> { rows[..<listenerCount] }
     }
 
-    static func firstPass(_ diag: SockDiagClient, serverPort: UInt16) -> Result<NetlinkFirstPass, NetlinkUnavailable> {
-        do {
-            var listeners: [TCPSocketEntry] = []
+    /// - Parameter expected: about how many sockets the dump brings (mysqld's descriptors):
+    ///   one array sized once, not grown by copies.
+    static func firstPass(_ diag: SockDiagClient, serverPort: UInt16, expected: Int = 0) -> Result<NetlinkFirstPass, NetlinkUnavailable> {
+        do throws(SockDiagClient.DumpError) {
+            var rows: [TCPSocketEntry] = []
+            rows.reserveCapacity(expected + 16)
             for family in [InetDiag.afInet, InetDiag.afInet6] {
-                listeners += try diag.dumpTCP(family: family, states: InetDiag.states([.listen]), sourcePort: nil)
+                try diag.dumpTCP(family: family, states: InetDiag.states([.listen]), sourcePort: nil, into: &rows)
             }
-            var connected: [TCPSocketEntry] = []
-            if serverPort != 0 { connected = try dumpConnected(diag, port: serverPort) }
-            return .success(NetlinkFirstPass(listeners: listeners, connectedOnServerPort: connected))
+            let listeners = rows.count
+            if serverPort != 0 { try dumpConnected(diag, port: serverPort, into: &rows) }
+            return .success(NetlinkFirstPass(rows: rows, listenerCount: listeners))
         } catch {
             return .failure(NetlinkUnavailable(reason: "sock_diag dump failed: \(error)"))
         }
@@ -172,13 +182,21 @@ public struct KernelSnapshot: Sendable {
                                 serverPort: UInt16) -> Result<[TCPSocketEntry], NetlinkUnavailable> {
         var ports: Set<UInt16> = [serverPort]
         if let fds {
-            let held = Set(fds.values.compactMap(\.socketInode))
-            ports = Set(first.listeners.filter { held.contains($0.inode) }.map(\.local.port))
+            // The few listeners looked up in one pass over the descriptors (not a set of them all).
+            let portByInode = Dictionary(first.listeners.map { ($0.inode, $0.local.port) }, uniquingKeysWith: { a, _ in a })
+            ports = []
+            for target in fds.values { if let inode = target.socketInode, let port = portByInode[inode] { ports.insert(port) } }
         }
-        var rows = first.listeners
-        do {
+        // The common case: mysqld listens on the port it reports, and only there.
+        if serverPort != 0 && ports == [serverPort] { return .success(first.rows) }
+        var rows = Array(first.listeners)
+        do throws(SockDiagClient.DumpError) {
             for port in ports.sorted() {
-                rows += port == serverPort && serverPort != 0 ? first.connectedOnServerPort : try dumpConnected(diag, port: port)
+                if port == serverPort && serverPort != 0 {
+                    rows += first.rows[first.listenerCount...]
+                } else {
+                    try dumpConnected(diag, port: port, into: &rows)
+                }
             }
         } catch {
             return .failure(NetlinkUnavailable(reason: "sock_diag dump failed: \(error)"))
@@ -186,18 +204,17 @@ public struct KernelSnapshot: Sendable {
         return .success(rows)
     }
 
-    static func dumpConnected(_ diag: SockDiagClient, port: UInt16) throws(SockDiagClient.DumpError) -> [TCPSocketEntry] {
-        var rows: [TCPSocketEntry] = []
+    static func dumpConnected(_ diag: SockDiagClient, port: UInt16, into rows: inout [TCPSocketEntry]) throws(SockDiagClient.DumpError) {
         for family in [InetDiag.afInet, InetDiag.afInet6] {
-            rows += try diag.dumpTCP(family: family, states: InetDiag.allButListen, sourcePort: port, withInfo: true)
+            try diag.dumpTCP(family: family, states: InetDiag.allButListen, sourcePort: port, withInfo: true, into: &rows)
         }
-        return rows
     }
 
     /// socket inode -> lowest fd that holds it.
     public func fdBySocketInode() -> [UInt64: Int32] {
         var out: [UInt64: Int32] = [:]
         guard let fds else { return out }
+        out.reserveCapacity(fds.count)
         for (fd, target) in fds {
             if let inode = target.socketInode, out[inode].map({ fd < $0 }) ?? true { out[inode] = fd }
         }

@@ -67,6 +67,7 @@ public final class FDDirectory: Sendable {
     /// meanwhile are left out. - Throws: ``ProcError`` for any other readlink failure.
     public func readTargets() throws(ProcError) -> [(fd: Int32, target: FDTarget)] {
         var out: [(fd: Int32, target: FDTarget)] = []
+        out.reserveCapacity(fds.count)
         var buf = [UInt8](repeating: 0, count: 4096)
         var name = [CChar](repeating: 0, count: 16)
         while true {

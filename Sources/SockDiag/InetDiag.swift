@@ -81,8 +81,21 @@ public enum InetDiag {
 
     /// Parses one datagram of a dump reply. `done` is true once `NLMSG_DONE` was seen.
     public static func parse(_ bytes: [UInt8]) throws(ReplyError) -> (entries: [TCPSocketEntry], done: Bool) {
-        let r = try parseSockets(bytes)
-        return (r.sockets.map(\.entry), r.done)
+        var entries: [TCPSocketEntry] = []
+        let done = try parse(bytes, into: &entries)
+        return (entries, done)
+    }
+
+    /// ``parse(_:)`` appending to `entries` (a dump's datagrams into one array: thousands of
+    /// sockets, each array copy of them is new pages); returns `done`. Not through
+    /// ``parseSockets(_:)``: a copy of each socket's id (a heap array) for nothing.
+    public static func parse(_ bytes: [UInt8], into entries: inout [TCPSocketEntry]) throws(ReplyError) -> Bool {
+        try NetlinkMessages.dump(bytes) { (payload: Range<Int>, at: Int) throws(ReplyError) in
+            guard let e = message(bytes, at: payload.lowerBound, length: payload.count) else {
+                throw .malformed("inet_diag_msg at \(at)")
+            }
+            entries.append(e)
+        }
     }
 
     /// ``parse(_:)`` keeping each socket's `inet_diag_sockid`.

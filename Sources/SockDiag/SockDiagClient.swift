@@ -30,7 +30,22 @@ public final class SockDiagClient {
 
     /// All TCP sockets of `family` in `states`, with local port `sourcePort` when given.
     public func dumpTCP(family: UInt8, states: UInt32, sourcePort: UInt16?, withInfo: Bool = false) throws(DumpError) -> [TCPSocketEntry] {
-        try dumpSockets(family: family, states: states, sourcePort: sourcePort, withInfo: withInfo).map(\.entry)
+        var rows: [TCPSocketEntry] = []
+        try dumpTCP(family: family, states: states, sourcePort: sourcePort, withInfo: withInfo, into: &rows)
+        return rows
+    }
+
+    /// ``dumpTCP(family:states:sourcePort:withInfo:)`` appending to `rows`.
+    public func dumpTCP(family: UInt8, states: UInt32, sourcePort: UInt16?, withInfo: Bool = false,
+                        into rows: inout [TCPSocketEntry]) throws(DumpError) {
+        sequence += 1
+        try send(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence, withInfo: withInfo))
+        while true {
+            let datagram = try receive()
+            let done: Bool
+            do { done = try InetDiag.parse(datagram, into: &rows) } catch { throw .reply(error) }
+            if done || datagram.isEmpty { return }
+        }
     }
 
     /// The TCP sockets of `family` in `states` whose remote port is `port`: the client ends of
