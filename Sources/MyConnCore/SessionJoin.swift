@@ -84,10 +84,11 @@ public struct SessionJoin: Sendable {
         let unixByInode = Dictionary(kernel.unix.map { ($0.inode, $0) }, uniquingKeysWith: { a, _ in a })
         let ownedUnix = fdsKnown ? kernel.unix.filter { fdByInode[$0.inode] != nil } : []
 
-        var claimedTCP: [Int: Int] = [:]        // index into connected -> claims
-        claimedTCP.reserveCapacity(connected.count)
+        // Per index into connected: the claims on it, and whether it is part of an ambiguous
+        // answer (then not "unmatched"). Arrays, not maps: one lookup per session.
+        var claimedTCP = [Int32](repeating: 0, count: connected.count)
         func socketView(_ e: TCPSocketEntry) -> SocketView { SocketView(tcp: e, fd: fdByInode[e.inode]) }
-        var candidateTCP = Set<Int>()            // part of an ambiguous answer: not "unmatched"
+        var candidateTCP = [Bool](repeating: false, count: connected.count)
         var claimedFD: [Int32: [Int]] = [:]      // unix fd -> session indices
         var sessions: [SessionView] = []
         sessions.reserveCapacity(rows.count)
@@ -95,7 +96,7 @@ public struct SessionJoin: Sendable {
 
         if let selfPeer {
             let mine = sockets(withPeer: selfPeer.normalized)
-            for i in mine.several + (mine.one.map { [$0] } ?? []) { claimedTCP[i, default: 0] += 1 }
+            for i in mine.several + (mine.one.map { [$0] } ?? []) { claimedTCP[i] += 1 }
         }
         let noFDReason: String? = fdsKnown ? nil : Self.fdReason(kernel.fdError)
 
@@ -115,7 +116,7 @@ public struct SessionJoin: Sendable {
                 let found = sockets(withPeer: addr.normalized)
                 switch (found.one, found.several.count) {
                 case (let i?, _):
-                    claimedTCP[i, default: 0] += 1
+                    claimedTCP[i] += 1
                     let e = tcp[connected[i]]
                     sessions[k].transport = e.family == .tcp4 ? .tcp4 : .tcp6
                     sessions[k].socket = socketView(e)
@@ -125,7 +126,7 @@ public struct SessionJoin: Sendable {
                     sessions[k].socketMissing = true
                     sessions[k].unresolved = "no socket in mysqld's network namespace has peer \(addr) (client gone, or mysqld in another namespace than --pid)"
                 case (nil, let n):
-                    found.several.forEach { candidateTCP.insert($0) }
+                    found.several.forEach { candidateTCP[$0] = true }
                     sessions[k].unresolved = "\(n) sockets in mysqld have peer \(addr); fd not given"
                 }
             case .named(let name, let port):
@@ -136,7 +137,7 @@ public struct SessionJoin: Sendable {
                 switch found.count {
                 case 1:
                     let i = found[0]
-                    claimedTCP[i, default: 0] += 1
+                    claimedTCP[i] += 1
                     let e = tcp[connected[i]]
                     sessions[k].transport = e.family == .tcp4 ? .tcp4 : .tcp6
                     sessions[k].socket = socketView(e)
@@ -145,7 +146,7 @@ public struct SessionJoin: Sendable {
                 case 0:
                     sessions[k].unresolved = "HOST is a name (\(name)); no mysqld connection has peer port \(port)"
                 default:
-                    found.forEach { candidateTCP.insert($0) }
+                    found.forEach { candidateTCP[$0] = true }
                     sessions[k].unresolved = "HOST is a name (\(name)); \(found.count) mysqld connections have peer port \(port) (run the server with skip-name-resolve for an exact join)"
                 }
             case .unixSocket:
@@ -177,8 +178,8 @@ public struct SessionJoin: Sendable {
         }
 
         // A TCP socket fitting two sessions proves neither.
-        for (i, n) in claimedTCP where n > 1 {
-            candidateTCP.insert(i)
+        for (i, n) in claimedTCP.enumerated() where n > 1 {
+            candidateTCP[i] = true
             let inode = tcp[connected[i]].inode
             for s in sessions.indices where sessions[s].socket?.inode == inode {
                 sessions[s].socket = nil
@@ -195,7 +196,7 @@ public struct SessionJoin: Sendable {
         }
 
         var unmatched: [SocketView] = []
-        for (i, t) in connected.enumerated() where claimedTCP[i] == nil && !candidateTCP.contains(i) {
+        for (i, t) in connected.enumerated() where claimedTCP[i] == 0 && !candidateTCP[i] {
             unmatched.append(socketView(tcp[t]))
         }
         // From the claims, not from a pass over the sessions (each read of a session value

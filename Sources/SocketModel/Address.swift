@@ -157,11 +157,14 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     public var normalized: SocketAddress { SocketAddress(ip: ip.normalized, port: port) }
 
     public func hash(into hasher: inout Hasher) {
-        if case .v4(let a, let b, let c, let d) = ip {
+        switch ip {
+        case .v4(let a, let b, let c, let d):
             hasher.combine(UInt64(a) << 40 | UInt64(b) << 32 | UInt64(c) << 24 | UInt64(d) << 16 | UInt64(port))
-        } else {
-            hasher.combine(ip)
-            hasher.combine(port)
+        case .v6(let bytes):
+            // Two words (the port folded into the low half's top bits, which vary least): equal
+            // values feed equal words; the join hashes one per IPv6 session.
+            hasher.combine(bytes.high)
+            hasher.combine(bytes.low ^ UInt64(port) << 48)
         }
     }
 
