@@ -87,3 +87,57 @@ stop_mariadbd() {
     for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
     kill -9 "$pid" 2>/dev/null || true
 }
+
+# --- Docker (issue 9) ------------------------------------------------------------------------
+
+# need_docker_packages — dockerd, debootstrap and docker-compose (v1) from Debian's packages.
+need_docker_packages() {
+    need_packages dockerd:docker.io debootstrap:debootstrap docker-compose:docker-compose
+}
+
+# start_dockerd_if_needed LOG — starts dockerd when none answers; sets MYCONN_STARTED_DOCKERD to
+# its pid when this call started it (stop it with stop_dockerd_if_started), else to "".
+start_dockerd_if_needed() {
+    MYCONN_STARTED_DOCKERD=""
+    docker version >/dev/null 2>&1 && return 0
+    dockerd >"$1" 2>&1 &
+    MYCONN_STARTED_DOCKERD=$!
+    local i
+    for i in $(seq 1 150); do
+        docker version >/dev/null 2>&1 && return 0
+        kill -0 "$MYCONN_STARTED_DOCKERD" 2>/dev/null || break
+        sleep 0.2
+    done
+    echo "myconn: dockerd did not answer within 30 s:" >&2
+    tail -20 "$1" >&2
+    return 1
+}
+
+stop_dockerd_if_started() {
+    [ -n "${MYCONN_STARTED_DOCKERD:-}" ] || return 0
+    kill "$MYCONN_STARTED_DOCKERD" 2>/dev/null || return 0
+    local i
+    for i in $(seq 1 100); do kill -0 "$MYCONN_STARTED_DOCKERD" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$MYCONN_STARTED_DOCKERD" 2>/dev/null || true
+}
+
+# debian_mirror — the Debian mirror this host's apt uses (deb822 or one-line sources).
+debian_mirror() {
+    local m
+    m=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1)
+    [ -n "$m" ] || m=$(grep -hsE '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -1)
+    echo "${m:-http://deb.debian.org/debian}"
+}
+
+# local_debian_base SUITE — makes debian:SUITE-slim with debootstrap when the engine has no such
+# image (none can be pulled here), saying so in one line; a no-op when the image exists.
+local_debian_base() {
+    local suite=$1 tag="debian:$1-slim" dir
+    docker image inspect "$tag" >/dev/null 2>&1 && return 0
+    echo "myconn: no $tag image here; making it locally with debootstrap (about a minute)" >&2
+    dir=$(mktemp -d /tmp/myconn-debootstrap.XXXXXX)
+    debootstrap --variant=minbase "$suite" "$dir" "$(debian_mirror)" >"$dir.log" 2>&1 ||
+        { tail -20 "$dir.log" >&2; rm -rf "$dir" "$dir.log"; return 1; }
+    tar -C "$dir" -c . | docker import - "$tag" >/dev/null || { rm -rf "$dir" "$dir.log"; return 1; }
+    rm -rf "$dir" "$dir.log"
+}
