@@ -64,6 +64,15 @@ struct CloseCommand: ParsableCommand {
     }
 
     func run() throws {
+        // --container names mysqld's pid and, unless told otherwise, its socket.
+        var me = self
+        var pid = me.kernel.pid
+        try me.connection.resolveContainer(pid: &pid)
+        me.kernel.pid = pid
+        try me.execute()
+    }
+
+    func execute() throws {
         try action.requireConfirmable(verb: "close")
         let resolved = try SocketTargets.resolve(ids: ids, kernel: kernel, fds: fd, selection: selection,
                                                  connection: connection, purpose: "cut")

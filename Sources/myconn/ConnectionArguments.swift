@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import ArgumentParser
 import MyConnCore
 
@@ -50,7 +53,20 @@ struct ConnectionArguments: ParsableArguments {
         valueName: "pid"))
     var netnsOf: Int32?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "A container (name or id) whose main process is mysqld: its pid comes from the engine (Docker or podman, through its API socket), and without -S/-h/-P the server's unix socket is reached through /proc/<pid>/root.",
+        valueName: "name"))
+    var container: String?
+
+    @Option(name: .customLong("docker-socket"), help: ArgumentHelp(
+        "The container engine's API socket (default: DOCKER_HOST when unix://..., else /var/run/docker.sock).",
+        valueName: "path"))
+    var dockerSocket: String?
+
     func validate() throws {
+        if let container, !DockerEngine.isValidName(container) {
+            throw ValidationError("--container takes a container name or id (letters, digits, _ . -)")
+        }
         if defaultsFile != nil && defaultsExtraFile != nil {
             throw ValidationError("--defaults-file and --defaults-extra-file exclude each other (as in mysql)")
         }
@@ -60,6 +76,29 @@ struct ConnectionArguments: ParsableArguments {
         if port == 0 { throw ValidationError("--port must be 1-65535") }
         if let port, port > 65535 { throw ValidationError("--port must be 1-65535") }
         if let netnsOf, netnsOf <= 0 { throw ValidationError("--netns-of must be a positive process id") }
+    }
+
+    /// With `--container`: the container's mysqld as `pid` (a `--pid` given too must be the same
+    /// process), and, unless -S, -h, -P or --netns-of says how to reach the server, its unix
+    /// socket through `/proc/<pid>/root`. Ends the command when the container cannot be found.
+    mutating func resolveContainer(pid: inout Int32?) throws {
+        guard let container else { return }
+        let target: ContainerTarget
+        do {
+            let engine = DockerEngine(socketPath: DockerEngine.socketPath(option: dockerSocket, dockerHost: getenv("DOCKER_HOST").map { String(cString: $0) }))
+            target = try ContainerTarget.resolve(container, engine: engine)
+        } catch {
+            throw Failure(error)
+        }
+        if let given = pid, given != target.pid {
+            throw Failure(.usage, "--pid \(given) is not the main process of container \(container) (pid \(target.pid)); omit --pid")
+        }
+        pid = target.pid
+        guard socket == nil && host == nil && port == nil && netnsOf == nil else { return }
+        guard let here = target.socketFromHere else {
+            throw Failure(.cannotConnect, "container \(container) (pid \(target.pid)): no mysqld socket at \(ContainerTarget.usualSockets.joined(separator: ", ")) inside it; pass -S /proc/\(target.pid)/root/PATH, or -h/-P")
+        }
+        socket = here
     }
 
     /// Connects, or ends with the documented status and one line saying what to check.

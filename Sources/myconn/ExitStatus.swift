@@ -20,18 +20,21 @@ enum ExitStatus: Int32 {
     case notConfirmed = 12
     /// Acted, then INT/TERM/HUP ended the wait; the outcome was recorded as interrupted.
     case interrupted = 13
+    /// `--container`: the engine's API socket cannot be reached, or its reply is not understood.
+    case containerEngine = 14
     case usage = 64
 
     static let helpText = """
         Exit status: 0 done; 2 server not reachable (down, refused, unknown host, or no answer within \
         --read-timeout); 3 login refused (user or password); 4 server full (Too many connections); \
-        5 mysqld's process not found, or --pid is not mysqld or is gone; 6 listed, but kernel \
+        5 mysqld's process not found (no such running --container included), or --pid is not mysqld or is gone; 6 listed, but kernel \
         columns are missing (no permission); 7 a target cannot be acted on (nothing touched); \
         8 acted, but not every target is done (a session still there after --wait included); \
         9 the method is not available here (nothing touched); 10 the audit log cannot be written \
         (before acting: nothing touched); 11 probe found a client dead; 12 not confirmed at the \
         prompt (nothing touched); 13 interrupted by a signal during the wait (acted; recorded as \
-        interrupted); 64 bad arguments; 1 anything else.
+        interrupted); 14 the container engine cannot be asked (--container); 64 bad arguments; \
+        1 anything else.
         """
 
     var exitCode: ExitCode { ExitCode(rawValue) }

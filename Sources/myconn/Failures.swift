@@ -93,6 +93,21 @@ extension Failure {
         }
     }
 
+    init(_ error: ContainerError) {
+        switch error {
+        case .badName(let name):
+            self.init(.usage, "--container \(name): not a container name or id (letters, digits, _ . -)")
+        case .engineUnreachable(let socket, let reason):
+            self.init(.containerEngine, "cannot ask the container engine at \(socket) (\(reason)); is dockerd (or podman's API service) running? pass --docker-socket PATH or set DOCKER_HOST=unix://PATH")
+        case .noSuchContainer(let name):
+            self.init(.mysqldNotFound, "no container \(name) (docker ps lists the running ones)")
+        case .notRunning(let name, let status):
+            self.init(.mysqldNotFound, "container \(name) is not running (\(status)); start it, or name a running one")
+        case .badReply(let why):
+            self.init(.containerEngine, "the container engine's reply was not understood: \(why)")
+        }
+    }
+
     init(_ error: MethodUnavailable) {
         self.init(.methodUnavailable, "\(error.message); nothing was done")
     }

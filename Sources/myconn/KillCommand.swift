@@ -32,6 +32,15 @@ struct KillCommand: ParsableCommand {
     }
 
     func run() throws {
+        // --container names mysqld's pid and, unless told otherwise, its socket.
+        var me = self
+        var pid = me.pid
+        try me.connection.resolveContainer(pid: &pid)
+        me.pid = pid
+        try me.execute()
+    }
+
+    func execute() throws {
         try action.requireConfirmable(verb: "kill")
         let conn = try connection.connect()
         var ids = self.ids

@@ -44,6 +44,15 @@ struct ListCommand: ParsableCommand {
     var source: KernelSource { scope.source }
 
     func run() throws {
+        // --container names mysqld's pid and, unless told otherwise, its socket.
+        var me = self
+        var pid = me.scope.pid
+        try me.connection.resolveContainer(pid: &pid)
+        me.scope.pid = pid
+        try me.execute()
+    }
+
+    func execute() throws {
         if noSQL {
             try emit(kernelOnly(why: nil))
             return

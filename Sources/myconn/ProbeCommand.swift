@@ -45,6 +45,15 @@ struct ProbeCommand: ParsableCommand {
     }
 
     func run() throws {
+        // --container names mysqld's pid and, unless told otherwise, its socket.
+        var me = self
+        var pid = me.kernel.pid
+        try me.connection.resolveContainer(pid: &pid)
+        me.kernel.pid = pid
+        try me.execute()
+    }
+
+    func execute() throws {
         try action.requireConfirmable(verb: "probe")
         let resolved = try SocketTargets.resolve(ids: ids, kernel: kernel, fds: [], selection: selection,
                                                  connection: connection, purpose: "probe")

@@ -21,6 +21,15 @@ struct ZombiesCommand: ParsableCommand {
     @OptionGroup var scope: ListScope
 
     func run() throws {
+        // --container names mysqld's pid and, unless told otherwise, its socket.
+        var me = self
+        var pid = me.scope.pid
+        try me.connection.resolveContainer(pid: &pid)
+        me.scope.pid = pid
+        try me.execute()
+    }
+
+    func execute() throws {
         let conn = try connection.connect()
         var report: ListReport
         do {
