@@ -39,17 +39,27 @@ final class DemoClientsProcess {
         if let sleepSeconds { args += ["--sleep", String(sleepSeconds)] }
         if let password { args += ["--password", password] }
         for s in specs { args += ["--sessions", s] }
-        let bin = productsDir.appendingPathComponent("myconn-demo-clients").path
+        let bin = Self.binary
         if let netns {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            process.arguments = ["netns", "exec", netns, bin] + args
+            try launch("/usr/sbin/ip", ["netns", "exec", netns, bin] + args)
         } else if server.ownNetworkNamespace {
-            process.executableURL = URL(fileURLWithPath: server.netnsPrefix[0])
-            process.arguments = Array(server.netnsPrefix.dropFirst()) + [bin] + args
+            try launch(server.netnsPrefix[0], Array(server.netnsPrefix.dropFirst()) + [bin] + args)
         } else {
-            process.executableURL = URL(fileURLWithPath: bin)
-            process.arguments = args
+            try launch(bin, args)
         }
+    }
+
+    /// Clients of a server this suite did not start (a container's, through a published port):
+    /// `arguments` as `myconn-demo-clients` takes them.
+    init(arguments: [String]) throws {
+        try launch(Self.binary, arguments)
+    }
+
+    static var binary: String { productsDir.appendingPathComponent("myconn-demo-clients").path }
+
+    private func launch(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice

@@ -1,0 +1,192 @@
+import Foundation
+import Testing
+
+/// A real dockerd and a mariadbd in its own container, from each image `scripts/test.sh` builds
+/// from docker/mariadb/ and names in MYCONN_TEST_MARIADB_IMAGES (MariaDB 10.11 on Debian 12,
+/// 11.8 on Debian 13). Every container a test makes is named `myconn-test-*` and removed when
+/// the test ends, failed or not.
+enum DockerEnvironment {
+    static let images: [String] = (ProcessInfo.processInfo.environment["MYCONN_TEST_MARIADB_IMAGES"] ?? "")
+        .split(separator: " ").map(String.init)
+    /// The myconn image (docker/Dockerfile) for the sidecar test: MYCONN_TEST_IMAGE.
+    static let toolImage = ProcessInfo.processInfo.environment["MYCONN_TEST_IMAGE"]
+    static let engineAnswers: Bool = isRoot && ((try? run("/usr/bin/env", ["docker", "version"]))?.status == 0)
+    static let available = !images.isEmpty && engineAnswers
+    static let reason: Comment = "needs root, a Docker engine and MYCONN_TEST_MARIADB_IMAGES (scripts/test.sh starts dockerd and builds the images)"
+}
+
+/// One `docker` call; a failure is the test's.
+@discardableResult
+func docker(_ args: [String]) throws -> String {
+    let r = try run("/usr/bin/env", ["docker"] + args)
+    guard r.status == 0 else { throw TestFailure("docker \(args.joined(separator: " ")): \(r.stderr)") }
+    return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// A mariadbd container with port 3306 published on 127.0.0.1 only; removed at deinit.
+final class MariaDBContainer {
+    let name: String
+    let hostPID: Int32
+    let hostPort: UInt16
+
+    init(image: String) throws {
+        name = "myconn-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try docker(["run", "-d", "--name", name, "-p", "127.0.0.1::3306", image])
+        var ready = false
+        for _ in 0..<300 {
+            if (try? run("/usr/bin/env", ["docker", "exec", name, "mariadb", "-N", "-e", "SELECT 1"]))?.status == 0 { ready = true; break }
+            usleep(100_000)
+        }
+        guard ready else { throw TestFailure("mariadbd in \(name) did not answer within 30 s: \((try? docker(["logs", name])) ?? "")") }
+        hostPID = try #require(Int32(try docker(["inspect", "-f", "{{.State.Pid}}", name])))
+        let published = try docker(["port", name, "3306/tcp"])  // 127.0.0.1:49153
+        hostPort = try #require(published.split(separator: "\n").first.flatMap { $0.split(separator: ":").last }.flatMap { UInt16($0) })
+    }
+
+    /// A client inside the container, idle in the processlist while `sleep` holds its stdin open.
+    func idleClientInside(seconds: Int = 300) throws {
+        try docker(["exec", "-d", name, "sh", "-c", "sleep \(seconds) | mariadb -h127.0.0.1 -utest -ptest"])
+    }
+
+    /// The container's sockets on 3306 as the kernel shows them there (`ss` run in its network
+    /// namespace): peer as ss prints it -> inode; and mysqld's fd -> inode from /proc.
+    func oracle() throws -> (inodeByPeer: [String: UInt64], fdByInode: [UInt64: Int32]) {
+        var byPeer: [String: UInt64] = [:]
+        let ss = try run("/usr/bin/nsenter", ["-t", String(hostPID), "-n", "/usr/bin/ss", "-tnHe", "state", "all", "sport", "= :3306"])
+        for line in ss.stdout.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count > 5, let ino = f.first(where: { $0.hasPrefix("ino:") }).flatMap({ UInt64($0.dropFirst(4)) }), ino != 0 else { continue }
+            byPeer[String(f[4])] = ino
+        }
+        var fds: [UInt64: Int32] = [:]
+        let dir = "/proc/\(hostPID)/fd"
+        for entry in try FileManager.default.contentsOfDirectory(atPath: dir) {
+            guard let fd = Int32(entry), let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\(entry)"),
+                  link.hasPrefix("socket:["), let inode = UInt64(link.dropFirst(8).dropLast()) else { continue }
+            fds[inode] = fd
+        }
+        return (byPeer, fds)
+    }
+
+    deinit { _ = try? run("/usr/bin/env", ["docker", "rm", "-f", name]) }
+}
+
+// Inside the real-server suite: one test at a time (see RealServer).
+extension RealServer {
+    @Suite("Docker: a mariadbd in its own container", .enabled(if: DockerEnvironment.available, DockerEnvironment.reason))
+    struct DockerTests {
+        @Test("list --container: the engine's pid, the socket through /proc/<pid>/root, every fd and inode exact (clients on the host through a published port, and inside the container)",
+              arguments: DockerEnvironment.images)
+        func listExact(image: String) throws {
+            let c = try MariaDBContainer(image: image)
+            let host = try DemoClientsProcess(arguments: ["--port", String(c.hostPort), "--host4", "127.0.0.1", "--user", "test",
+                                                          "--password", "test", "--sessions", "tcp4:idle:3"])
+            try c.idleClientInside()
+            try c.idleClientInside()
+            usleep(500_000)
+            let r = try myconn(["list", "--container", c.name, "--json", "--no-defaults"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try parseJSON(r.stdout)
+            let server = try #require(json["server"] as? [String: Any])
+            #expect((server["pid"] as? Int).map(Int32.init) == c.hostPID, "server.pid is the engine's State.Pid")
+            #expect(server["same_network_namespace"] as? Bool == false)
+            let sessions = try #require(json["sessions"] as? [[String: Any]])
+            let oracle = try c.oracle()
+            var tcp = 0
+            for s in sessions where s["transport"] as? String == "tcp4" {
+                tcp += 1
+                let peer = try #require(s["peer"] as? String)
+                let inode = try #require(oracle.inodeByPeer[peer], "the container's kernel has a socket from \(peer)")
+                #expect((s["inode"] as? Int).map(UInt64.init) == inode, "session \(s["id"] ?? "?"): inode")
+                #expect((s["fd"] as? Int).map(Int32.init) == oracle.fdByInode[inode], "session \(s["id"] ?? "?"): fd")
+                #expect(s["unresolved"] is NSNull)
+            }
+            #expect(tcp == 5, "3 clients through the published port and 2 inside: \(tcp) TCP sessions")
+            let ids = Set(sessions.compactMap { ($0["id"] as? Int).map(UInt64.init) })
+            for s in host.sessions { #expect(ids.contains(s.id), "host client's session \(s.id) is listed") }
+            // Through the published port the server sees docker's proxy on the bridge, not 127.0.0.1.
+            let hostSessions = sessions.filter { s in host.sessions.contains { UInt64($0.id) == (s["id"] as? Int).map(UInt64.init) } }
+            #expect(hostSessions.allSatisfy { ($0["host"] as? String)?.hasPrefix("127.") == false }, "\(hostSessions.map { $0["host"] ?? "" })")
+            // No answer anywhere in the output is a wrong fd.
+            let unmatched = try #require(json["unmatched_sockets"] as? [[String: Any]])
+            for s in sessions + unmatched {
+                guard let fd = s["fd"] as? Int, let inode = (s["inode"] as? Int).map(UInt64.init) else { continue }
+                #expect(oracle.fdByInode[inode] == Int32(fd), "fd \(fd) is not inode \(inode)")
+            }
+        }
+
+        @Test("close --container with ptrace, pidfd and destroy: each victim's client fails, the bystander keeps working",
+              arguments: DockerEnvironment.images)
+        func closeEachMethod(image: String) throws {
+            let c = try MariaDBContainer(image: image)
+            let clients = try DemoClientsProcess(arguments: ["--port", String(c.hostPort), "--host4", "127.0.0.1", "--user", "test",
+                                                             "--password", "test", "--sessions", "tcp4:loop:4"])
+            usleep(300_000)
+            let methods = ["ptrace", "pidfd", "destroy"]
+            for (s, method) in zip(clients.sessions, methods) {
+                let r = try myconn(["close", String(s.id), "--container", c.name, "--method", method, "--yes", "--json", "--no-defaults"])
+                #expect(r.status == 0, "\(method): \(r.stderr)")
+                let targets = try #require(try parseJSON(r.stdout)["targets"] as? [[String: Any]])
+                #expect(targets.first?["outcome"] as? String == "done", "\(method): \(r.stdout)")
+            }
+            usleep(300_000)
+            let summaries = clients.finish()
+            for (i, s) in clients.sessions.enumerated() {
+                let sum = try #require(summaries[s.id])
+                #expect(sum.wrongRows == 0, "session \(s.id) never got another session's row")
+                if i < methods.count {
+                    #expect(sum.errorCode != nil, "the \(methods[i]) victim \(s.id) saw its connection drop")
+                } else {
+                    #expect(sum.errorCode == nil, "bystander \(s.id) saw error \(sum.errorCode ?? "")")
+                    #expect(sum.ok > 0)
+                }
+            }
+        }
+
+        @Test("from a sidecar (the db container's pid and network namespaces, SYS_PTRACE and NET_ADMIN): list is exact, close --method pidfd cuts one session",
+              .enabled(if: DockerEnvironment.toolImage != nil, "needs MYCONN_TEST_IMAGE (scripts/test.sh builds it with scripts/docker-image.sh)"))
+        func sidecar() throws {
+            let tool = try #require(DockerEnvironment.toolImage)
+            let c = try MariaDBContainer(image: try #require(DockerEnvironment.images.first))
+            let clients = try DemoClientsProcess(arguments: ["--port", String(c.hostPort), "--host4", "127.0.0.1", "--user", "test",
+                                                             "--password", "test", "--sessions", "tcp4:loop:2"])
+            usleep(300_000)
+            let sidecar = ["run", "--rm", "--pid", "container:\(c.name)", "--network", "container:\(c.name)",
+                           "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN", tool]
+            let socket = ["-S", "/proc/1/root/run/mysqld/mysqld.sock", "--no-defaults"]
+            let listed = try parseJSON(try docker(sidecar + ["list", "--json"] + socket))
+            let server = try #require(listed["server"] as? [String: Any])
+            #expect(server["pid"] as? Int == 1, "the sidecar sees mariadbd as pid 1 of the container's pid namespace")
+            #expect(server["same_network_namespace"] as? Bool == true, "the sidecar is in the container's network namespace")
+            let oracle = try c.oracle()
+            let sessions = try #require(listed["sessions"] as? [[String: Any]])
+            for s in clients.sessions {
+                let row = try #require(sessions.first { ($0["id"] as? Int).map(UInt64.init) == s.id }, "session \(s.id) listed")
+                let inode = try #require((row["inode"] as? Int).map(UInt64.init), "session \(s.id) has its inode")
+                #expect(oracle.fdByInode[inode] == (row["fd"] as? Int).map(Int32.init), "session \(s.id): fd as the host's /proc says")
+                #expect(oracle.inodeByPeer[try #require(row["peer"] as? String)] == inode, "session \(s.id): inode as the container's kernel says")
+            }
+            let victim = clients.sessions[0], bystander = clients.sessions[1]
+            let closed = try parseJSON(try docker(sidecar + ["close", String(victim.id), "--method", "pidfd", "--yes", "--json"] + socket))
+            let targets = try #require(closed["targets"] as? [[String: Any]])
+            #expect(targets.first?["outcome"] as? String == "done", "\(closed)")
+            usleep(300_000)
+            let summaries = clients.finish()
+            #expect(summaries[victim.id]?.errorCode != nil, "the victim's client saw its connection drop")
+            #expect(summaries[bystander.id]?.errorCode == nil, "the bystander saw nothing")
+            #expect((summaries[bystander.id]?.ok ?? 0) > 0)
+        }
+
+        @Test("a container that is not running, and an engine that does not answer: one line, a documented status")
+        func notRunning() throws {
+            let c = try MariaDBContainer(image: try #require(DockerEnvironment.images.first))
+            try docker(["stop", "-t", "10", c.name])
+            let stopped = try myconn(["list", "--container", c.name, "--no-defaults"])
+            #expect(stopped.status == 5, "\(stopped.stderr)")
+            #expect(stopped.stderr.contains("is not running"), "\(stopped.stderr)")
+            let noEngine = try myconn(["list", "--container", c.name, "--docker-socket", "/nonexistent/docker.sock", "--no-defaults"])
+            #expect(noEngine.status == 14, "\(noEngine.stderr)")
+            #expect(noEngine.stderr.split(separator: "\n").count == 1)
+        }
+    }
+}
