@@ -1,7 +1,7 @@
 import ArgumentParser
 import MyConnCore
 
-struct CloseCommand: ParsableCommand {
+struct CloseCommand: ContainerResolving {
     static let configuration = CommandConfiguration(
         commandName: "close",
         abstract: "Cut sessions at their socket inside mysqld, without the server's cooperation.",
@@ -63,13 +63,10 @@ struct CloseCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
-        // --container names mysqld's pid and, unless told otherwise, its socket.
-        var me = self
-        var pid = me.kernel.pid
-        try me.connection.resolveContainer(pid: &pid)
-        me.kernel.pid = pid
-        try me.execute()
+    /// Where `--container` puts mysqld's pid.
+    var containerPID: Int32? {
+        get { kernel.pid }
+        set { kernel.pid = newValue }
     }
 
     func execute() throws {

@@ -177,3 +177,21 @@ enum MySQLStyleArguments {
         return out
     }
 }
+
+/// Commands that take `--container` (with the connection options): it names mysqld's pid and,
+/// unless told otherwise, its socket; then the command's own work runs.
+protocol ContainerResolving: ParsableCommand {
+    var connection: ConnectionArguments { get set }
+    var containerPID: Int32? { get set }
+    func execute() throws
+}
+
+extension ContainerResolving {
+    func run() throws {
+        var me = self
+        var pid = me.containerPID
+        try me.connection.resolveContainer(pid: &pid)
+        me.containerPID = pid
+        try me.execute()
+    }
+}

@@ -1,7 +1,7 @@
 import ArgumentParser
 import MyConnCore
 
-struct KillCommand: ParsableCommand {
+struct KillCommand: ContainerResolving {
     static let configuration = CommandConfiguration(
         commandName: "kill",
         abstract: "End sessions through SQL: KILL CONNECTION (or KILL QUERY), then wait until they are gone.",
@@ -31,13 +31,10 @@ struct KillCommand: ParsableCommand {
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
     }
 
-    func run() throws {
-        // --container names mysqld's pid and, unless told otherwise, its socket.
-        var me = self
-        var pid = me.pid
-        try me.connection.resolveContainer(pid: &pid)
-        me.pid = pid
-        try me.execute()
+    /// Where `--container` puts mysqld's pid.
+    var containerPID: Int32? {
+        get { pid }
+        set { pid = newValue }
     }
 
     func execute() throws {

@@ -4,7 +4,7 @@ import ArgumentParser
 #endif
 import MyConnCore
 
-struct ListCommand: ParsableCommand {
+struct ListCommand: ContainerResolving {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List every session beside its socket inside mysqld: fd, inode, addresses, TCP state, queues.",
@@ -43,13 +43,10 @@ struct ListCommand: ParsableCommand {
     var pid: Int32? { scope.pid }
     var source: KernelSource { scope.source }
 
-    func run() throws {
-        // --container names mysqld's pid and, unless told otherwise, its socket.
-        var me = self
-        var pid = me.scope.pid
-        try me.connection.resolveContainer(pid: &pid)
-        me.scope.pid = pid
-        try me.execute()
+    /// Where `--container` puts mysqld's pid.
+    var containerPID: Int32? {
+        get { scope.pid }
+        set { scope.pid = newValue }
     }
 
     func execute() throws {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import MyConnCore
 
-struct ProbeCommand: ParsableCommand {
+struct ProbeCommand: ContainerResolving {
     static let configuration = CommandConfiguration(
         commandName: "probe",
         abstract: "Ask the kernel whether sessions' clients are still there (aggressive TCP keepalive on mysqld's socket).",
@@ -44,13 +44,10 @@ struct ProbeCommand: ParsableCommand {
         if !(5...600).contains(timeout) { throw ValidationError("--timeout must be 5-600 seconds (a dead idle client takes 4: three keepalives a second apart)") }
     }
 
-    func run() throws {
-        // --container names mysqld's pid and, unless told otherwise, its socket.
-        var me = self
-        var pid = me.kernel.pid
-        try me.connection.resolveContainer(pid: &pid)
-        me.kernel.pid = pid
-        try me.execute()
+    /// Where `--container` puts mysqld's pid.
+    var containerPID: Int32? {
+        get { kernel.pid }
+        set { kernel.pid = newValue }
     }
 
     func execute() throws {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import MyConnCore
 
-struct ZombiesCommand: ParsableCommand {
+struct ZombiesCommand: ContainerResolving {
     static let configuration = CommandConfiguration(
         commandName: "zombies",
         abstract: "List sessions whose client is gone or unreachable, and sockets without a session.",
@@ -20,13 +20,10 @@ struct ZombiesCommand: ParsableCommand {
     @OptionGroup var connection: ConnectionArguments
     @OptionGroup var scope: ListScope
 
-    func run() throws {
-        // --container names mysqld's pid and, unless told otherwise, its socket.
-        var me = self
-        var pid = me.scope.pid
-        try me.connection.resolveContainer(pid: &pid)
-        me.scope.pid = pid
-        try me.execute()
+    /// Where `--container` puts mysqld's pid.
+    var containerPID: Int32? {
+        get { scope.pid }
+        set { scope.pid = newValue }
     }
 
     func execute() throws {

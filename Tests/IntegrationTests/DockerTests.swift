@@ -177,6 +177,51 @@ extension RealServer {
             #expect((summaries[bystander.id]?.ok ?? 0) > 0)
         }
 
+        @Test("the compose example: up; the app's three sessions listed from the sidecar; one cut with destroy through docker-compose exec; the app reconnects; down clean",
+              .enabled(if: DockerEnvironment.toolImage != nil && FileManager.default.fileExists(atPath: "/usr/bin/docker-compose"),
+                       "needs MYCONN_TEST_IMAGE and docker-compose (scripts/test.sh installs and builds them)"))
+        func composeExample() throws {
+            let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let project = "myconn-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            var environment = ProcessInfo.processInfo.environment
+            environment["MYCONN_IMAGE"] = try #require(DockerEnvironment.toolImage)
+            environment["MYCONN_DB_IMAGE"] = try #require(DockerEnvironment.images.first)
+            let compose = ["-p", project, "-f", repo.appendingPathComponent("docker/compose.yaml").path]
+            func dc(_ args: [String]) throws -> RunResult { try run("/usr/bin/docker-compose", compose + args, environment: environment) }
+            defer { _ = try? dc(["down", "-v", "--timeout", "5"]) }
+            let up = try dc(["up", "-d"])
+            try #require(up.status == 0, "\(up.stderr)")
+            func appSessions() throws -> [[String: Any]] {
+                let r = try dc(["exec", "-T", "myconn", "myconn", "list", "--json", "--no-defaults"])
+                guard r.status == 0, let json = try? parseJSON(r.stdout) else { return [] }
+                return ((json["sessions"] as? [[String: Any]]) ?? []).filter { ($0["info"] as? String) == "SELECT SLEEP(3600)" }
+            }
+            var sessions: [[String: Any]] = []
+            for _ in 0..<150 {
+                sessions = try appSessions()
+                if sessions.count == 3 { break }
+                usleep(200_000)
+            }
+            try #require(sessions.count == 3, "the app's three sessions appear: \(sessions.count)")
+            #expect(sessions.allSatisfy { $0["fd"] is Int && $0["transport"] as? String == "tcp4" }, "each with its fd")
+            let victim = try #require(sessions.first?["id"] as? Int)
+            let cut = try dc(["exec", "-T", "myconn", "myconn", "close", String(victim), "--method", "destroy", "--yes", "--json", "--no-defaults"])
+            #expect(cut.status == 0, "\(cut.stdout) \(cut.stderr)")
+            var after: [[String: Any]] = []
+            for _ in 0..<100 {
+                after = try appSessions()
+                if after.count == 3 && !after.contains(where: { $0["id"] as? Int == victim }) { break }
+                usleep(200_000)
+            }
+            #expect(after.count == 3, "the app is back to three sessions")
+            #expect(!after.contains { $0["id"] as? Int == victim }, "the cut session is gone; a new one took its place")
+            let logs = try dc(["logs", "app"])
+            #expect(logs.stdout.contains("ended; reconnecting"), "the app saw the cut: \(logs.stdout.suffix(300))")
+            let down = try dc(["down", "-v", "--timeout", "5"])
+            #expect(down.status == 0, "\(down.stderr)")
+            #expect(try docker(["ps", "-aq", "--filter", "name=\(project)"]).isEmpty, "down leaves no container")
+        }
+
         @Test("a container that is not running, and an engine that does not answer: one line, a documented status")
         func notRunning() throws {
             let c = try MariaDBContainer(image: try #require(DockerEnvironment.images.first))
