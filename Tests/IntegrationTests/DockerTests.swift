@@ -43,6 +43,13 @@ final class MariaDBContainer {
         hostPort = try #require(published.split(separator: "\n").first.flatMap { $0.split(separator: ":").last }.flatMap { UInt16($0) })
     }
 
+    /// Demo clients on the host reaching the published port as the TCP test user (`spec`:
+    /// TRANSPORT:KIND:COUNT, as `myconn-demo-clients --sessions` takes it).
+    func clientsOnHost(_ spec: String) throws -> DemoClientsProcess {
+        try DemoClientsProcess(arguments: ["--port", String(hostPort), "--host4", "127.0.0.1", "--user", "test",
+                                           "--password", "test", "--sessions", spec])
+    }
+
     /// A client inside the container, idle in the processlist while `sleep` holds its stdin open.
     func idleClientInside(seconds: Int = 300) throws {
         try docker(["exec", "-d", name, "sh", "-c", "sleep \(seconds) | mariadb -h127.0.0.1 -utest -ptest"])
@@ -79,8 +86,7 @@ extension RealServer {
               arguments: DockerEnvironment.images)
         func listExact(image: String) throws {
             let c = try MariaDBContainer(image: image)
-            let host = try DemoClientsProcess(arguments: ["--port", String(c.hostPort), "--host4", "127.0.0.1", "--user", "test",
-                                                          "--password", "test", "--sessions", "tcp4:idle:3"])
+            let host = try c.clientsOnHost("tcp4:idle:3")
             try c.idleClientInside()
             try c.idleClientInside()
             usleep(500_000)
@@ -119,8 +125,7 @@ extension RealServer {
               arguments: DockerEnvironment.images)
         func closeEachMethod(image: String) throws {
             let c = try MariaDBContainer(image: image)
-            let clients = try DemoClientsProcess(arguments: ["--port", String(c.hostPort), "--host4", "127.0.0.1", "--user", "test",
-                                                             "--password", "test", "--sessions", "tcp4:loop:4"])
+            let clients = try c.clientsOnHost("tcp4:loop:4")
             usleep(300_000)
             let methods = ["ptrace", "pidfd", "destroy"]
             for (s, method) in zip(clients.sessions, methods) {
@@ -148,8 +153,7 @@ extension RealServer {
         func sidecar() throws {
             let tool = try #require(DockerEnvironment.toolImage)
             let c = try MariaDBContainer(image: try #require(DockerEnvironment.images.first))
-            let clients = try DemoClientsProcess(arguments: ["--port", String(c.hostPort), "--host4", "127.0.0.1", "--user", "test",
-                                                             "--password", "test", "--sessions", "tcp4:loop:2"])
+            let clients = try c.clientsOnHost("tcp4:loop:2")
             usleep(300_000)
             let sidecar = ["run", "--rm", "--pid", "container:\(c.name)", "--network", "container:\(c.name)",
                            "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN", tool]
