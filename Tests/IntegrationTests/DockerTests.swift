@@ -75,7 +75,46 @@ final class MariaDBContainer {
         return (byPeer, fds)
     }
 
-    deinit { _ = try? run("/usr/bin/env", ["docker", "rm", "-f", name]) }
+    /// Every TCP session's inode as the container's kernel has it for that peer, and its fd as
+    /// mysqld's /proc says; no fd anywhere in the output that is not its inode's. Returns the
+    /// number of TCP sessions checked.
+    @discardableResult
+    func expectExact(_ json: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+        let sessions = try #require(json["sessions"] as? [[String: Any]], sourceLocation: sourceLocation)
+        let unmatched = try #require(json["unmatched_sockets"] as? [[String: Any]], sourceLocation: sourceLocation)
+        let truth = try oracle()
+        var tcp = 0
+        for s in sessions where s["transport"] as? String == "tcp4" {
+            tcp += 1
+            let peer = try #require(s["peer"] as? String, sourceLocation: sourceLocation)
+            let inode = try #require(truth.inodeByPeer[peer], "the container's kernel has a socket from \(peer)", sourceLocation: sourceLocation)
+            #expect((s["inode"] as? Int).map(UInt64.init) == inode, "session \(s["id"] ?? "?"): inode", sourceLocation: sourceLocation)
+            #expect((s["fd"] as? Int).map(Int32.init) == truth.fdByInode[inode], "session \(s["id"] ?? "?"): fd", sourceLocation: sourceLocation)
+            #expect(s["unresolved"] is NSNull, sourceLocation: sourceLocation)
+        }
+        for s in sessions + unmatched {
+            guard let fd = s["fd"] as? Int, let inode = (s["inode"] as? Int).map(UInt64.init) else { continue }
+            #expect(truth.fdByInode[inode] == Int32(fd), "fd \(fd) is not inode \(inode)", sourceLocation: sourceLocation)
+        }
+        return tcp
+    }
+
+    /// A client in a container of its own on the default bridge, in SELECT SLEEP(600) on this
+    /// server; removed at the container's end. Returns its name and address.
+    func clientContainer(_ suffix: String, image: String) throws -> (name: String, ip: String) {
+        let db = try docker(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", name])
+        let client = "\(name)-\(suffix)"
+        clients.append(client)
+        try docker(["run", "-d", "--name", client, "--entrypoint", "mariadb", image,
+                    "-h\(db)", "-utest", "-ptest", "-N", "-e", "SELECT SLEEP(600)"])
+        return (client, try docker(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", client]))
+    }
+    private var clients: [String] = []
+
+    deinit {
+        for c in clients { _ = try? run("/usr/bin/env", ["docker", "rm", "-f", c]) }
+        _ = try? run("/usr/bin/env", ["docker", "rm", "-f", name])
+    }
 }
 
 // Inside the real-server suite: one test at a time (see RealServer).
@@ -97,28 +136,13 @@ extension RealServer {
             #expect((server["pid"] as? Int).map(Int32.init) == c.hostPID, "server.pid is the engine's State.Pid")
             #expect(server["same_network_namespace"] as? Bool == false)
             let sessions = try #require(json["sessions"] as? [[String: Any]])
-            let oracle = try c.oracle()
-            var tcp = 0
-            for s in sessions where s["transport"] as? String == "tcp4" {
-                tcp += 1
-                let peer = try #require(s["peer"] as? String)
-                let inode = try #require(oracle.inodeByPeer[peer], "the container's kernel has a socket from \(peer)")
-                #expect((s["inode"] as? Int).map(UInt64.init) == inode, "session \(s["id"] ?? "?"): inode")
-                #expect((s["fd"] as? Int).map(Int32.init) == oracle.fdByInode[inode], "session \(s["id"] ?? "?"): fd")
-                #expect(s["unresolved"] is NSNull)
-            }
+            let tcp = try c.expectExact(json)
             #expect(tcp == 5, "3 clients through the published port and 2 inside: \(tcp) TCP sessions")
             let ids = Set(sessions.compactMap { ($0["id"] as? Int).map(UInt64.init) })
             for s in host.sessions { #expect(ids.contains(s.id), "host client's session \(s.id) is listed") }
             // Through the published port the server sees docker's proxy on the bridge, not 127.0.0.1.
             let hostSessions = sessions.filter { s in host.sessions.contains { UInt64($0.id) == (s["id"] as? Int).map(UInt64.init) } }
             #expect(hostSessions.allSatisfy { ($0["host"] as? String)?.hasPrefix("127.") == false }, "\(hostSessions.map { $0["host"] ?? "" })")
-            // No answer anywhere in the output is a wrong fd.
-            let unmatched = try #require(json["unmatched_sockets"] as? [[String: Any]])
-            for s in sessions + unmatched {
-                guard let fd = s["fd"] as? Int, let inode = (s["inode"] as? Int).map(UInt64.init) else { continue }
-                #expect(oracle.fdByInode[inode] == Int32(fd), "fd \(fd) is not inode \(inode)")
-            }
         }
 
         @Test("close --container with ptrace, pidfd and destroy: each victim's client fails, the bystander keeps working",
@@ -224,6 +248,55 @@ extension RealServer {
             let down = try dc(["down", "-v", "--timeout", "5"])
             #expect(down.status == 0, "\(down.stderr)")
             #expect(try docker(["ps", "-aq", "--filter", "name=\(project)"]).isEmpty, "down leaves no container")
+        }
+
+        @Test("clients in containers of their own: exact; one killed mid-query is client-gone and kill --zombie ends it; one cut off the network is found dead by probe, a live one is not",
+              arguments: DockerEnvironment.images)
+        func clientContainers(image: String) throws {
+            let c = try MariaDBContainer(image: image)
+            let killed = try c.clientContainer("client-killed", image: image)
+            let cutOff = try c.clientContainer("client-cut", image: image)
+            let live = try c.clientContainer("client-live", image: image)
+            func listed() throws -> [String: Any] {
+                let r = try myconn(["list", "--container", c.name, "--json", "--no-defaults"])
+                guard r.status == 0 else { throw TestFailure("list: \(r.stderr)") }
+                return try parseJSON(r.stdout)
+            }
+            func session(from ip: String, in json: [String: Any]) -> [String: Any]? {
+                ((json["sessions"] as? [[String: Any]]) ?? []).first { ($0["host"] as? String)?.hasPrefix(ip + ":") == true }
+            }
+            var json: [String: Any] = [:]
+            for _ in 0..<100 {
+                json = try listed()
+                if [killed, cutOff, live].allSatisfy({ session(from: $0.ip, in: json) != nil }) { break }
+                usleep(100_000)
+            }
+            try c.expectExact(json)
+            let idOf = { (ip: String) throws -> Int in try #require(session(from: ip, in: json)?["id"] as? Int, "the session from \(ip)") }
+            let killedID = try idOf(killed.ip), cutID = try idOf(cutOff.ip), liveID = try idOf(live.ip)
+
+            try docker(["kill", killed.name])
+            var gone = false
+            for _ in 0..<50 {
+                let z = try myconn(["zombies", "--container", c.name, "--json", "--no-defaults"])
+                let rows = ((try? parseJSON(z.stdout))?["sessions"] as? [[String: Any]]) ?? []
+                if rows.contains(where: { $0["id"] as? Int == killedID && ($0["zombie"] as? [String])?.contains("client-gone") == true }) { gone = true; break }
+                usleep(100_000)
+            }
+            #expect(gone, "the killed client's session is client-gone")
+            let k = try myconn(["kill", "--zombie", "client-gone", "--container", c.name, "--yes", "--json", "--no-defaults"])
+            #expect(k.status == 0, "\(k.stdout) \(k.stderr)")
+            let ids = Set(((try listed()["sessions"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? Int })
+            #expect(!ids.contains(killedID), "kill --zombie ended it")
+            #expect(ids.contains(cutID) && ids.contains(liveID), "the two others are still there")
+
+            try docker(["network", "disconnect", "bridge", cutOff.name])
+            let p = try myconn(["probe", String(cutID), String(liveID), "--container", c.name, "--yes", "--json", "--timeout", "15", "--no-defaults"])
+            #expect(p.status == 11, "a client found dead: \(p.stderr)")
+            let targets = (try? parseJSON(p.stdout))?["targets"] as? [[String: Any]] ?? []
+            let verdict = { (id: Int) in targets.first { $0["session_id"] as? Int == id }?["verdict"] as? String }
+            #expect(verdict(cutID) == "dead", "\(targets)")
+            #expect(verdict(liveID) == "alive", "\(targets)")
         }
 
         @Test("a container that is not running, and an engine that does not answer: one line, a documented status")
