@@ -18,6 +18,12 @@ public enum LocateError: Error, Equatable, Sendable {
     case processGone(pid: Int32)
     /// Several processes fit; the user has to choose with `--pid`.
     case ambiguous(pids: [Int32], port: UInt16)
+    /// Our connection's server end is held by a process that is not a server (a proxy in
+    /// front of mysqld): it is never listed as mysqld.
+    case notServer(pid: Int32, comm: String)
+    /// The server end is Docker's docker-proxy, forwarding to `target`, and no mysqld/mariadbd
+    /// process of this host holds the other end of one of its connections there.
+    case behindProxy(pid: Int32, target: String)
 }
 
 /// The process serving our SQL connection.
@@ -64,8 +70,52 @@ public struct MysqldLocator: Sendable {
             verified.listenerUnchecked = true
             return verified
         }
-        if let owner = ownerOfServerEnd(connectionFD: connectionFD) { return owner }
+        if let owner = ownerOfServerEnd(connectionFD: connectionFD) { return try serverOrBeyondProxy(owner) }
         return try byNameAndPort(serverPort, serverUptime: serverUptime)
+    }
+
+    /// The owner of our connection's server end when it is mysqld; Docker's docker-proxy (a
+    /// published port) followed to the mysqld it forwards to; any other process refused by name.
+    func serverOrBeyondProxy(_ owner: MysqldProcess) throws(LocateError) -> MysqldProcess {
+        let comm = (try? proc.comm(pid: owner.pid)) ?? "?"
+        if Self.serverNames.contains(comm) { return owner }
+        guard comm == "docker-proxy" else { throw .notServer(pid: owner.pid, comm: comm) }
+        let cmdline = (try? proc.readText(proc.path(owner.pid, "cmdline"), pid: owner.pid)) ?? ""
+        guard let target = Self.dockerProxyTarget(cmdline) else { throw .notServer(pid: owner.pid, comm: comm) }
+        guard let pid = serverBehind(proxy: owner.pid, target: target) else {
+            throw .behindProxy(pid: owner.pid, target: target.description)
+        }
+        return MysqldProcess(pid: pid)
+    }
+
+    /// `-container-ip A -container-port P` of docker-proxy's command line (NUL-separated).
+    static func dockerProxyTarget(_ cmdline: String) -> SocketAddress? {
+        let args = cmdline.split(separator: "\0").map(String.init)
+        func value(_ flag: String) -> String? { args.firstIndex(of: flag).flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } }
+        guard let ip = value("-container-ip").flatMap(IPAddress.init(text:)), let port = value("-container-port").flatMap(UInt16.init) else {
+            return nil
+        }
+        return SocketAddress(ip: ip, port: port)
+    }
+
+    /// The mysqld/mariadbd process holding the other end of one of `proxy`'s connections to
+    /// `target`: the socket whose ends mirror the proxy's, in the server's own network namespace.
+    func serverBehind(proxy: Int32, target: SocketAddress) -> Int32? {
+        struct Ends: Hashable { var local: SocketAddress, peer: SocketAddress }
+        func tcp(_ pid: Int32) -> [TCPSocketEntry] {
+            ((try? proc.tcpSockets(pid: pid, family: .tcp4)) ?? []) + ((try? proc.tcpSockets(pid: pid, family: .tcp6)) ?? [])
+        }
+        guard let proxyFDs = try? proc.fdTable(pid: proxy) else { return nil }
+        let proxyHeld = Set(proxyFDs.values.compactMap(\.socketInode))
+        let mirrors = Set(tcp(proxy).filter { proxyHeld.contains($0.inode) && $0.peer.normalized == target.normalized }
+            .map { Ends(local: $0.peer.normalized, peer: $0.local.normalized) })
+        guard !mirrors.isEmpty else { return nil }
+        for pid in namedServers() {
+            let ends = Set(tcp(pid).filter { mirrors.contains(Ends(local: $0.local.normalized, peer: $0.peer.normalized)) }.map(\.inode))
+            guard !ends.isEmpty, let table = try? proc.fdTable(pid: pid) else { continue }
+            if table.values.contains(where: { $0.socketInode.map(ends.contains) ?? false }) { return pid }
+        }
+        return nil
     }
 
     /// The mysqld serving `source`'s connection (the owner of its server end, as ``locate``).

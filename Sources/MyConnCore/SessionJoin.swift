@@ -94,8 +94,16 @@ public struct SessionJoin: Sendable {
         sessions.reserveCapacity(rows.count)
         var unixSessions = 0
 
-        if let selfPeer {
-            let mine = sockets(withPeer: selfPeer.normalized)
+        // Our own connection's socket is ours, found by our own address, and by the address
+        // the server gives our session (not the same behind a proxy or NAT: docker-proxy's
+        // side of a published port).
+        var ownPeers: [SocketAddress] = selfPeer.map { [$0.normalized] } ?? []
+        if let selfID, let row = rows.first(where: { $0.id == selfID }), case .tcp(let seen) = SessionEndpoint(host: row.host),
+           !ownPeers.contains(seen.normalized) {
+            ownPeers.append(seen.normalized)
+        }
+        for peer in ownPeers {
+            let mine = sockets(withPeer: peer)
             for i in mine.several + (mine.one.map { [$0] } ?? []) { claimedTCP[i] += 1 }
         }
         let noFDReason: String? = fdsKnown ? nil : Self.fdReason(kernel.fdError)

@@ -55,6 +55,10 @@ extension Failure {
             self.init(.mysqldNotFound, "no process has pid \(pid); pass mysqld's pid or omit --pid")
         case .ambiguous(let pids, let port):
             self.init(.mysqldNotFound, "several mysqld processes listen on port \(port) (pids \(pids.map(String.init).joined(separator: ", "))); pass --pid")
+        case .notServer(let pid, let comm):
+            self.init(.mysqldNotFound, "the server end of myconn's connection is held by pid \(pid) (\(comm)), not mysqld: a proxy in front of it? pass mysqld's --pid, or --container NAME")
+        case .behindProxy(let pid, let target):
+            self.init(.mysqldNotFound, "the connection goes through docker-proxy (pid \(pid)) to \(target), and no mysqld on this host holds the other end; name the container with --container NAME (docker ps), or mysqld's --pid")
         }
     }
 

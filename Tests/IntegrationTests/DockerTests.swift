@@ -143,6 +143,16 @@ extension RealServer {
             // Through the published port the server sees docker's proxy on the bridge, not 127.0.0.1.
             let hostSessions = sessions.filter { s in host.sessions.contains { UInt64($0.id) == (s["id"] as? Int).map(UInt64.init) } }
             #expect(hostSessions.allSatisfy { ($0["host"] as? String)?.hasPrefix("127.") == false }, "\(hostSessions.map { $0["host"] ?? "" })")
+
+            // The same through the published port, naming nothing: the server end of myconn's own
+            // connection is docker-proxy's, which is followed to the container's mysqld; myconn's
+            // own session (seen from the bridge) is neither listed nor an unmatched socket.
+            let viaPort = try myconn(["list", "-h", "127.0.0.1", "-P", String(c.hostPort), "-utest", "-ptest", "--json", "--no-defaults"])
+            #expect(viaPort.status == 0, "\(viaPort.stderr)")
+            let viaJSON = try parseJSON(viaPort.stdout)
+            #expect(((viaJSON["server"] as? [String: Any])?["pid"] as? Int).map(Int32.init) == c.hostPID, "mysqld found beyond docker-proxy")
+            #expect(try c.expectExact(viaJSON) == 5, "the same five TCP sessions")
+            #expect((viaJSON["unmatched_sockets"] as? [[String: Any]])?.isEmpty == true, "myconn's own socket is its own: \(viaJSON["unmatched_sockets"] ?? "")")
         }
 
         @Test("close --container with ptrace, pidfd and destroy: each victim's client fails, the bystander keeps working",

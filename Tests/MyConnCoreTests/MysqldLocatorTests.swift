@@ -18,6 +18,25 @@ struct MysqldLocatorTests {
 
     func comm(_ pid: Int32) throws -> String { try tree.proc.comm(pid: pid) }
 
+    @Test("docker-proxy's command line names where it forwards (dockerd 20.10's, as ps showed it here)")
+    func dockerProxyTarget() {
+        let cmdline = ["/usr/sbin/docker-proxy", "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", "32770",
+                       "-container-ip", "172.17.0.2", "-container-port", "3306"].joined(separator: "\0") + "\0"
+        #expect(MysqldLocator.dockerProxyTarget(cmdline) == SocketAddress(ip: .v4(172, 17, 0, 2), port: 3306))
+        #expect(MysqldLocator.dockerProxyTarget("/usr/sbin/docker-proxy\0-proto\0tcp\0") == nil)
+        #expect(MysqldLocator.dockerProxyTarget("x\0-container-ip\0not-an-ip\0-container-port\03306\0") == nil)
+    }
+
+    @Test("without --pid, an owner of the server end that is not mysqld is refused by name, never listed as mysqld")
+    func ownerNotServer() throws {
+        let locator = MysqldLocator(proc: tree.proc)
+        let client = tree.clientsPID
+        #expect(throws: LocateError.notServer(pid: client, comm: try tree.proc.comm(pid: client))) {
+            try locator.serverOrBeyondProxy(MysqldProcess(pid: client))
+        }
+        #expect(try locator.serverOrBeyondProxy(MysqldProcess(pid: tree.mainPID)) == MysqldProcess(pid: tree.mainPID))
+    }
+
     @Test("verify: a thread-group leader named mariadbd passes; pid 1, a client and a gone pid do not")
     func verify() throws {
         #expect(try locator.verify(pid: tree.mainPID).pid == tree.mainPID)

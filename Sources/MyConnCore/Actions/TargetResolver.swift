@@ -30,7 +30,8 @@ extension TargetError {
         case .notThreadGroupLeader(let pid, let leader, let comm):
             self = .notProcess(pid: pid, leader: leader, comm: comm)
         case .notMysqld(let pid, let comm, _): self = .noListener(pid: pid, comm: comm)
-        case .notFound, .ambiguous: self = .notMysqld(pid: 0, comm: "?")
+        case .notFound, .ambiguous, .behindProxy: self = .notMysqld(pid: 0, comm: "?")
+        case .notServer(let pid, let comm): self = .notMysqld(pid: pid, comm: comm)
         }
     }
 }
