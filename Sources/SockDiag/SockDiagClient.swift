@@ -39,13 +39,8 @@ public final class SockDiagClient {
     public func dumpTCP(family: UInt8, states: UInt32, sourcePort: UInt16?, withInfo: Bool = false,
                         into rows: inout [TCPSocketEntry]) throws(DumpError) {
         sequence += 1
-        try send(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence, withInfo: withInfo))
-        while true {
-            let datagram = try receive()
-            let done: Bool
-            do { done = try InetDiag.parse(datagram, into: &rows) } catch { throw .reply(error) }
-            if done || datagram.isEmpty { return }
-        }
+        try dump(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence, withInfo: withInfo),
+                 into: &rows, parse: InetDiag.parse(_:into:))
     }
 
     /// The TCP sockets of `family` in `states` whose remote port is `port`: the client ends of
@@ -58,15 +53,19 @@ public final class SockDiagClient {
     public func dumpSockets(family: UInt8, states: UInt32, sourcePort: UInt16?,
                             withInfo: Bool = false, destinationPort: UInt16? = nil) throws(DumpError) -> [InetDiag.DiagSocket] {
         sequence += 1
-        return try dump(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence,
-                                             withInfo: withInfo, destinationPort: destinationPort),
-                        parse: InetDiag.parseSockets)
+        var sockets: [InetDiag.DiagSocket] = []
+        try dump(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence,
+                                      withInfo: withInfo, destinationPort: destinationPort),
+                 into: &sockets, parse: Self.appending(InetDiag.parseSockets))
+        return sockets
     }
 
     /// The namespace's unix sockets in `states` (``UnixDiag/established``), each with its peer.
     public func dumpUnix(states: UInt32) throws(DumpError) -> [UnixDiag.Socket] {
         sequence += 1
-        return try dump(UnixDiag.dumpRequest(states: states, sequence: sequence), parse: UnixDiag.parse)
+        var sockets: [UnixDiag.Socket] = []
+        try dump(UnixDiag.dumpRequest(states: states, sequence: sequence), into: &sockets, parse: Self.appending(UnixDiag.parse))
+        return sockets
     }
 
     /// SOCK_DESTROY of one dumped socket (`ss -K`): the kernel resets it (the peer sees RST, the
@@ -83,21 +82,26 @@ public final class SockDiagClient {
         }
     }
 
-    /// Sends a dump request and collects the parsed replies until NLMSG_DONE.
-    func dump<T>(_ request: [UInt8],
-                 parse: ([UInt8]) throws(InetDiag.ReplyError) -> (sockets: [T], done: Bool)) throws(DumpError) -> [T] {
+    /// Sends a dump request and appends each reply datagram's parsed sockets to `out` until
+    /// NLMSG_DONE (`parse` returns whether it came).
+    func dump<T>(_ request: [UInt8], into out: inout [T],
+                 parse: ([UInt8], inout [T]) throws(InetDiag.ReplyError) -> Bool) throws(DumpError) {
         try send(request)
-        var sockets: [T] = []
         while true {
             let datagram = try receive()
-            let parsed: (sockets: [T], done: Bool)
-            do {
-                parsed = try parse(datagram)
-            } catch {
-                throw .reply(error)
-            }
-            sockets += parsed.sockets
-            if parsed.done || datagram.isEmpty { return sockets }
+            let done: Bool
+            do { done = try parse(datagram, &out) } catch { throw .reply(error) }
+            if done || datagram.isEmpty { return }
+        }
+    }
+
+    /// A parser of one datagram into a list, as `dump` takes it: appending, and saying `done`.
+    static func appending<T>(_ parse: @escaping ([UInt8]) throws(InetDiag.ReplyError) -> (sockets: [T], done: Bool))
+        -> ([UInt8], inout [T]) throws(InetDiag.ReplyError) -> Bool {
+        { (bytes: [UInt8], out: inout [T]) throws(InetDiag.ReplyError) -> Bool in
+            let r = try parse(bytes)
+            out += r.sockets
+            return r.done
         }
     }
 
