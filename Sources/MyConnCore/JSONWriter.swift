@@ -251,21 +251,13 @@ public final class JSONWriter {
             reserve(SocketAddress.maximumTextLength + 2)
             storage[count] = 0x22
             count += 1
-            if case .v6(let bytes) = value.ip {
-                // inet_ntop(3) cost more than the rest of a session's line: each address's
-                // text is made once (a server's peers come from few hosts; its own end is one of
-                // a few listening addresses).
+            // inet_ntop(3) cost more than the rest of a session's line: each address's text is
+            // made once (a server's peers come from few hosts; its own end is one of a few
+            // listening addresses).
+            count += value.write(to: storage + count) { bytes, out in
                 let text = ipv6Texts[bytes] ?? ipv6Text(bytes)
-                storage[count] = 0x5B  // [
-                count += 1
-                text.withUnsafeBufferPointer { (storage + count).update(from: $0.baseAddress!, count: $0.count) }
-                count += text.count
-                storage[count] = 0x5D  // ]
-                storage[count + 1] = 0x3A  // :
-                count += 2
-                count += Self.writeDecimal(UInt64(value.port), to: storage + count)
-            } else {
-                count += value.write(to: storage + count)
+                text.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: $0.count) }
+                return text.count
             }
             storage[count] = 0x22
             count += 1

@@ -177,7 +177,9 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// Writes ``description``'s bytes at `out` (room for ``maximumTextLength``) and returns their
     /// count: list writes two per session, thousands per run, without a String between.
-    public func write(to out: UnsafeMutablePointer<UInt8>) -> Int {
+    /// `ipv6Text` writes an IPv6 address's text (``IPv6Bytes/writeText(to:)``, or a cache of it).
+    public func write(to out: UnsafeMutablePointer<UInt8>,
+                      ipv6Text: (IPv6Bytes, UnsafeMutablePointer<UInt8>) -> Int = { $0.writeText(to: $1) }) -> Int {
         var n = 0
         func put(_ v: UInt32) {
             var digits = 1
@@ -205,7 +207,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         case .v6(let bytes):
             out[n] = 0x5B  // [
             n += 1
-            n += bytes.writeText(to: out + n)
+            n += ipv6Text(bytes, out + n)
             out[n] = 0x5D  // ]
             n += 1
         }
