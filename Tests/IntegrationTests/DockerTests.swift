@@ -144,6 +144,18 @@ extension RealServer {
             let hostSessions = sessions.filter { s in host.sessions.contains { UInt64($0.id) == (s["id"] as? Int).map(UInt64.init) } }
             #expect(hostSessions.allSatisfy { ($0["host"] as? String)?.hasPrefix("127.") == false }, "\(hostSessions.map { $0["host"] ?? "" })")
 
+            // --clients: a client inside the container is its own process (the host sees it); one
+            // through the published port is Docker's proxy, and a warning says the client is beyond.
+            let withClients = try myconn(["list", "--container", c.name, "--clients", "--json", "--no-defaults"])
+            #expect(withClients.status == 0, "\(withClients.stderr)")
+            let rows = try #require(try parseJSON(withClients.stdout)["sessions"] as? [[String: Any]])
+            func commands(_ s: [String: Any]) -> [String] { ((s["clients"] as? [[String: Any]]) ?? []).compactMap { $0["command"] as? String } }
+            let viaProxy = rows.filter { r in host.sessions.contains { Int($0.id) == r["id"] as? Int } }
+            #expect(viaProxy.count == 3 && viaProxy.allSatisfy { commands($0) == ["docker-proxy"] }, "\(viaProxy.map(commands))")
+            let inside = rows.filter { r in r["transport"] as? String == "tcp4" && !host.sessions.contains { Int($0.id) == r["id"] as? Int } }
+            #expect(inside.count == 2 && inside.allSatisfy { commands($0) == ["mariadb"] }, "\(inside.map(commands))")
+            #expect(withClients.stderr.contains("3 session(s) come through docker-proxy"), "\(withClients.stderr)")
+
             // The same through the published port, naming nothing: the server end of myconn's own
             // connection is docker-proxy's, which is followed to the container's mysqld; myconn's
             // own session (seen from the bridge) is neither listed nor an unmatched socket.
