@@ -194,15 +194,17 @@ extension RealServer {
             }
         }
 
-        @Test("from a sidecar (the db container's pid and network namespaces, SYS_PTRACE and NET_ADMIN): list is exact, close --method pidfd cuts one session",
+        @Test("from a sidecar (the db container's pid and network namespaces): with SYS_PTRACE and NET_ADMIN list is exact and pidfd and ptrace cut; without NET_ADMIN destroy is refused; without SYS_PTRACE the fds are missing and SQL KILL still works",
               .enabled(if: DockerEnvironment.toolImage != nil, "needs MYCONN_TEST_IMAGE (scripts/test.sh builds it with scripts/docker-image.sh)"))
         func sidecar() throws {
             let tool = try #require(DockerEnvironment.toolImage)
             let c = try MariaDBContainer(image: try #require(DockerEnvironment.images.first))
-            let clients = try c.clientsOnHost("tcp4:loop:2")
+            let clients = try c.clientsOnHost("tcp4:loop:5")
             usleep(300_000)
-            let sidecar = ["run", "--rm", "--pid", "container:\(c.name)", "--network", "container:\(c.name)",
-                           "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN", tool]
+            func sidecarWith(_ caps: [String]) -> [String] {
+                ["run", "--rm", "--pid", "container:\(c.name)", "--network", "container:\(c.name)"] + caps.flatMap { ["--cap-add", $0] } + [tool]
+            }
+            let sidecar = sidecarWith(["SYS_PTRACE", "NET_ADMIN"])
             let socket = ["-S", "/proc/1/root/run/mysqld/mysqld.sock", "--no-defaults"]
             let listed = try parseJSON(try docker(sidecar + ["list", "--json"] + socket))
             let server = try #require(listed["server"] as? [String: Any])
@@ -216,15 +218,36 @@ extension RealServer {
                 #expect(oracle.fdByInode[inode] == (row["fd"] as? Int).map(Int32.init), "session \(s.id): fd as the host's /proc says")
                 #expect(oracle.inodeByPeer[try #require(row["peer"] as? String)] == inode, "session \(s.id): inode as the container's kernel says")
             }
-            let victim = clients.sessions[0], bystander = clients.sessions[1]
-            let closed = try parseJSON(try docker(sidecar + ["close", String(victim.id), "--method", "pidfd", "--yes", "--json"] + socket))
-            let targets = try #require(closed["targets"] as? [[String: Any]])
-            #expect(targets.first?["outcome"] as? String == "done", "\(closed)")
+            let s = clients.sessions
+            // Both capabilities: pidfd and ptrace each cut one session.
+            for (victim, method) in [(s[0], "pidfd"), (s[1], "ptrace")] {
+                let closed = try parseJSON(try docker(sidecar + ["close", String(victim.id), "--method", method, "--yes", "--json"] + socket))
+                let targets = try #require(closed["targets"] as? [[String: Any]])
+                #expect(targets.first?["outcome"] as? String == "done", "\(method): \(closed)")
+            }
+            // Without NET_ADMIN the kernel refuses SOCK_DESTROY: the target's outcome is failed,
+            // saying why (status 8), and the session is untouched.
+            let noNetAdmin = try run("/usr/bin/env", ["docker"] + sidecarWith(["SYS_PTRACE"]) + ["close", String(s[2].id), "--method", "destroy", "--yes"] + socket)
+            #expect(noNetAdmin.status == 8, "destroy without NET_ADMIN: \(noNetAdmin.stderr)")
+            #expect(noNetAdmin.stdout.contains("needs CAP_NET_ADMIN in mysqld's network namespace"), "\(noNetAdmin.stdout)")
+            // Without SYS_PTRACE, /proc/1 is closed to the sidecar: over TCP in the shared
+            // namespace the sessions are listed without their descriptors (status 6), and SQL KILL works.
+            let tcp = ["-h", "127.0.0.1", "-P", "3306", "-utest", "-ptest", "--no-defaults"]
+            let noPtrace = try run("/usr/bin/env", ["docker"] + sidecarWith(["NET_ADMIN"]) + ["list", "--json"] + tcp)
+            #expect(noPtrace.status == 6, "list without SYS_PTRACE: \(noPtrace.stderr)")
+            let rows = ((try? parseJSON(noPtrace.stdout))?["sessions"] as? [[String: Any]]) ?? []
+            #expect(rows.contains { $0["id"] as? Int == Int(s[3].id) } && rows.allSatisfy { $0["fd"] is NSNull }, "\(rows.map { $0["fd"] ?? "" })")
+            let killed = try run("/usr/bin/env", ["docker"] + sidecarWith([]) + ["kill", String(s[3].id), "--yes"] + tcp)
+            #expect(killed.status == 0, "SQL KILL needs no capability: \(killed.stderr)")
             usleep(300_000)
             let summaries = clients.finish()
-            #expect(summaries[victim.id]?.errorCode != nil, "the victim's client saw its connection drop")
-            #expect(summaries[bystander.id]?.errorCode == nil, "the bystander saw nothing")
-            #expect((summaries[bystander.id]?.ok ?? 0) > 0)
+            for victim in [s[0], s[1], s[3]] {
+                #expect(summaries[victim.id]?.errorCode != nil, "victim \(victim.id)'s client saw its connection end")
+            }
+            for bystander in [s[2], s[4]] {
+                #expect(summaries[bystander.id]?.errorCode == nil, "\(bystander.id) saw nothing (destroy was refused)")
+                #expect((summaries[bystander.id]?.ok ?? 0) > 0)
+            }
         }
 
         @Test("the compose example: up; the app's three sessions listed from the sidecar; one cut with destroy through docker-compose exec; the app reconnects; down clean",
