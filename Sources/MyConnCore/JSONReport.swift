@@ -9,17 +9,7 @@ public enum JSONReport {
     /// Writes the document, a newline after it, to `sink` in pieces of 64 KiB (see
     /// ``JSONWriter/init(capacity:sink:)``).
     public static func write(_ report: ListReport, to sink: @escaping (UnsafeRawBufferPointer) -> Void) {
-        let w = writer(report, sink: sink)
-        w.newline()
-        w.flush()
-    }
-
-    /// The document in a writer: whole in memory without a sink, else what is left after the
-    /// pieces the sink took.
-    public static func writer(_ report: ListReport, sink: ((UnsafeRawBufferPointer) -> Void)? = nil) -> JSONWriter {
-        // About 600 bytes per session or socket (measured: 2.0 MB at 5,000 sessions).
-        let w = sink.map { JSONWriter(capacity: 1 << 16, sink: $0) }
-            ?? JSONWriter(capacity: 4096 + 700 * (report.sessions.count + report.unmatchedSockets.count + report.listeningSockets.count))
+        let w = JSONWriter(capacity: 1 << 16, sink: sink)
         w.object {
             w.key("server")
             w.object {
@@ -71,7 +61,8 @@ public enum JSONReport {
             w.key("warnings")
             w.array(report.warnings) { w.string($0) }
         }
-        return w
+        w.newline()
+        w.flush()
     }
 
     /// `clients`: null unless `--clients`; then the processes holding the other end, lowest pid

@@ -41,11 +41,6 @@ public final class JSONWriter {
 
     public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: storage, count: count)) }
 
-    /// The bytes written so far, without copying them (valid only inside `body`).
-    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeRawBufferPointer(start: storage, count: count))
-    }
-
     /// Ends the document with a newline (outside the JSON grammar: for output a line at a time).
     public func newline() { put(0x0A) }
 

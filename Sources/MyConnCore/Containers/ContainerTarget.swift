@@ -8,8 +8,7 @@ import ProcFS
 public struct ContainerTarget: Sendable, Equatable {
     public var container: ContainerInfo
     public var pid: Int32 { container.pid }
-    /// The socket's path inside the container (nil: none found), and as reachable from here.
-    public var socketInside: String?
+    /// mysqld's unix socket as reachable from here (`/proc/<pid>/root/<path>`); nil: none found.
     public var socketFromHere: String?
 
     /// Where mysqld's socket usually is, when its command line names none (Debian and the
@@ -24,7 +23,6 @@ public struct ContainerTarget: Sendable, Equatable {
         for inside in (named.map { [$0] } ?? []) + usualSockets {
             let here = proc.path(info.pid, "root").string + inside
             if isSocket(here) {
-                target.socketInside = inside
                 target.socketFromHere = here
                 break
             }
