@@ -13,16 +13,20 @@ final class OpenedReplays {
 }
 
 /// `Lister` as a whole with `--source netlink`: the fake processlist, the /proc tree of
-/// Fixtures/mariadb-10.11-netlink-tree, and its sock_diag conversation of the same moment
-/// replayed by request instead of a netlink socket in mysqld's namespace.
+/// Fixtures/mariadb-10.11-netlink-tree (or, where a test takes the fixture as its argument, of
+/// each tree in ``RecordedProcTree/withSockDiagByVersion``: 10.11 and 11.8), and its sock_diag
+/// conversation of the same moment replayed by request instead of a netlink socket in mysqld's
+/// namespace.
 @Suite("list as a whole over replayed sock_diag: fake processlist + recorded /proc + recorded netlink (no root, no server)")
 struct ListerNetlinkTests {
-    let tree: RecordedProcTree
+    var tree: RecordedProcTree
     /// The requests and replies recorded with the tree, which every replay here plays.
-    let bytes: [UInt8]
+    var bytes: [UInt8]
 
-    init() throws {
-        let tree = try RecordedProcTree(RecordedProcTree.withSockDiag)
+    init() throws { try self.init(RecordedProcTree.withSockDiag) }
+
+    init(_ fixture: String) throws {
+        let tree = try RecordedProcTree(fixture)
         (self.tree, bytes) = (tree, try tree.sockDiag())
     }
 
@@ -45,11 +49,14 @@ struct ListerNetlinkTests {
         try lister.run(source: FakeSessionSource(facts: tree.serverFacts, rows: (try? tree.processList()) ?? []))
     }
 
-    @Test("every session's fd, inode and tcp_info equal ss's, from the replayed dumps", arguments: [false, true])
-    func exact(withPID: Bool) throws {
+    @Test("every session's fd, inode and tcp_info equal ss's, from the replayed dumps, on 10.11 and on 11.8",
+          arguments: RecordedProcTree.withSockDiagByVersion, [false, true])
+    func exact(fixture: String, withPID: Bool) throws {
+        let here = try Self(fixture), tree = here.tree
+        #expect(tree.version.hasPrefix(fixture.hasPrefix("mariadb-11.8") ? "11.8." : "10.11."))
         let memory = try tree.withMemory()
         let replays = OpenedReplays()
-        let report = try run(lister(proc: memory.proc, requestedPID: withPID ? tree.mainPID : nil, replays: replays))
+        let report = try here.run(here.lister(proc: memory.proc, requestedPID: withPID ? tree.mainPID : nil, replays: replays))
         #expect(report.server.kernelSource == .netlink)
         #expect(!report.warnings.contains { $0.contains("instead of sock_diag") }, "\(report.warnings)")
         try ListerRunTests.expectExact(report, tree: tree)
@@ -71,10 +78,12 @@ struct ListerNetlinkTests {
         #expect(checked == 4, "tcp4 x3, tcp6 x1")
     }
 
-    @Test("kernel-only over the same bytes: asked in another order, every connection of mysqld with ss's fd and inode")
-    func kernelOnly() throws {
+    @Test("kernel-only over the same bytes: asked in another order, every connection of mysqld with ss's fd and inode",
+          arguments: RecordedProcTree.withSockDiagByVersion)
+    func kernelOnly(fixture: String) throws {
+        let here = try Self(fixture), tree = here.tree
         let replays = OpenedReplays()
-        let report = try lister(proc: tree.proc, replays: replays).runKernelOnly(pid: tree.mainPID, why: "test")
+        let report = try here.lister(proc: tree.proc, replays: replays).runKernelOnly(pid: tree.mainPID, why: "test")
         #expect(report.server.sql == false && report.sessions.isEmpty)
         #expect(report.server.kernelSource == .netlink)
         #expect(report.warnings == ["test"], "no fallback to /proc")

@@ -10,10 +10,13 @@ import Testing
 
 /// The /proc tree in Fixtures/mariadb-10.11-proc-tree (its README and record.sh say how it was
 /// recorded): two mariadbd, one demo-clients process, pid 1, one session thread as a tid. Or
-/// the same layout recorded again in Fixtures/mariadb-10.11-netlink-tree with the sock_diag
-/// conversation of that moment.
+/// the same layout recorded again with the sock_diag conversation of that moment, from MariaDB
+/// 10.11 on the host (Fixtures/mariadb-10.11-netlink-tree) and from 11.8 in a container
+/// (Fixtures/mariadb-11.8-netlink-tree).
 struct RecordedProcTree {
     static let name = "mariadb-10.11-proc-tree", withSockDiag = "mariadb-10.11-netlink-tree"
+    /// Every tree recorded with its sock_diag conversation, one per server version.
+    static let withSockDiagByVersion = [withSockDiag, "mariadb-11.8-netlink-tree"]
     let files: RecordedServer
     let facts: [String: String]
 
@@ -40,12 +43,19 @@ struct RecordedProcTree {
     /// A reader of the tree as recorded (no `mem`: threads in poll cannot be proven).
     var proc: ProcReader { ProcReader(procRoot: FilePath(root)) }
 
-    /// The processlist as recorded; session 11 read it (myconn's own connection in these tests).
+    /// The processlist as recorded; the session that read it stands for myconn's own connection
+    /// in these tests (11 in every tree so far).
     func processList() throws -> [ProcessListRow] { try files.processList() }
-    let selfID: UInt64 = 11
+    var selfID: UInt64 {
+        let rows = (try? processList()) ?? []
+        return rows.first { $0.info?.contains("information_schema.PROCESSLIST") == true }?.id ?? 11
+    }
+
+    /// `SELECT VERSION()` as recorded (the first trees did not keep it: 10.11.19).
+    var version: String { facts["version"] ?? "10.11.19-MariaDB-0+deb12u1" }
 
     var serverFacts: ServerFacts {
-        ServerFacts(version: "10.11.19-MariaDB-0+deb12u1", port: mainPort, connectionID: selfID, performanceSchema: false,
+        ServerFacts(version: version, port: mainPort, connectionID: selfID, performanceSchema: false,
                     threadHandling: "one-thread-per-connection", hasProcessPrivilege: true)
     }
 

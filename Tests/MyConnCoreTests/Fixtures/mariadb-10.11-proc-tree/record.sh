@@ -50,6 +50,7 @@ sqlmain() { mariadb --no-defaults -uroot -S $W/main.sock -B -e "$1"; }
 # The processlist first, the kernel second (as list reads them).
 sqlmain "SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO, TID FROM information_schema.PROCESSLIST ORDER BY ID" >$HERE/processlist.tsv
 sqlmain "SHOW GLOBAL STATUS LIKE 'Uptime'" | tail -1 | cut -f2 >$HERE/uptime-sql.txt
+VERSION=$(sqlmain "SELECT VERSION()" | tail -1)
 cp /proc/uptime $OUT/uptime
 if [ -n "${SOCK_DIAG_RECORDER:-}" ]; then $SOCK_DIAG_RECORDER $MAIN $MAIN_PORT $HERE/sock-diag.bin; fi
 
@@ -103,5 +104,6 @@ thread_as_pid $THREAD
 recorded $(date -u +%FT%TZ)
 kernel $(uname -r) $(uname -m)
 server $(mariadbd --version)
+version $VERSION
 FACTS
 exec 3>&-
