@@ -19,6 +19,17 @@ public enum ZombieClass: String, Sendable, CaseIterable, Comparable {
     /// `Sleep` for at least `--idle SECONDS` (TIME >= N, as pt-kill's `--idle-time`).
     case idle
 
+    /// The rule that puts a session or socket in this class, in one line (README.md, "Zombies").
+    public var rule: String {
+        switch self {
+        case .clientGone: return "its socket is in CLOSE_WAIT: the client sent FIN and the session is still there"
+        case .peerUnreachable: return "data unacknowledged and retransmitted, or 2 or more probes unanswered: the client host or the network is gone"
+        case .orphanSocket: return "an established socket of mysqld that belongs to no session"
+        case .orphanSession: return "a TCP session whose socket no longer exists in mysqld's namespace"
+        case .idle: return "Sleep for at least --idle seconds"
+        }
+    }
+
     public static func < (a: ZombieClass, b: ZombieClass) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }

@@ -126,18 +126,15 @@ struct ListCommand: ContainerResolving {
     /// mysqld matching -S/-P (or --pid) is there: its kernel view, with a warning. A refused
     /// password is not such a case: it is reported as itself.
     func fallbackWhenLoginFails(_ error: MySQLError) throws -> ListReport? {
-        guard error.kind == .tooManyConnections || error.kind == .cannotConnect else { return nil }
+        guard KernelFallback.applies(to: error) else { return nil }
         return try kernelOnlyIfLocal(why: "cannot log in (\(error)); listing mysqld's sockets from the kernel alone: sessions unknown")
     }
 
     /// The kernel-only report, when the server is local and its mysqld can be found without SQL.
     func kernelOnlyIfLocal(why: String) throws -> ListReport? {
-        let local = [nil, "localhost", "127.0.0.1", "::1"].contains(connection.host)
-        guard pid != nil || local, pid != nil || connection.socket != nil || connection.port != nil else { return nil }
-        let port = connection.port.map { UInt16($0) }
-        guard (try? MysqldLocator().locateWithoutSQL(requested: pid, socketPath: connection.socket, port: port, force: scope.force)) != nil else {
-            return nil
-        }
+        let fallback = KernelFallback(requestedPID: pid, host: connection.host, socketPath: connection.socket,
+                                      port: connection.port.map { UInt16($0) }, force: scope.force)
+        guard fallback.locate() != nil else { return nil }
         return try kernelOnly(why: why)
     }
 }

@@ -123,7 +123,8 @@ public protocol SessionLookup {
 
 extension MySQLConnection: SessionLookup {}
 
-/// resolve (the caller) → dedupe → preflight → preview and confirm → intent records → act
+/// resolve (the caller) → dedupe → preflight → preview and confirm (a "no" is recorded as
+/// `declined`) → intent records → act
 /// (the method re-verifies) → wait, on one clock → outcome records. INT, TERM and HUP are held
 /// from the first record to the last: one arriving during the wait ends the wait, not the
 /// process, and the targets still pending are recorded as interrupted.
@@ -169,7 +170,11 @@ public struct ActionPipeline<Method: ActionMethod> {
                     report: (Run) -> Void = { _ in }) throws(Stop) -> Run {
         let targets = targets.uniqued()
         do { try method.preflight(targets) } catch { throw .methodUnavailable(error) }
-        guard confirm(targets) else { throw .notConfirmed }
+        guard confirm(targets) else {
+            // A "no" is on record too (nothing was done): who looked at which targets and declined.
+            try? audit.append(targets.map { record(.declined, target: $0, outcome: nil) })
+            throw .notConfirmed
+        }
         let signals = DeferredSignals()
         defer { signals.release() }
         var run = Run(outcomes: [], interruptedBy: nil, auditError: nil)
@@ -211,7 +216,7 @@ public struct ActionPipeline<Method: ActionMethod> {
         return run
     }
 
-    enum Phase: String { case intent, outcome }
+    enum Phase: String { case intent, outcome, declined }
 
     /// One audit record: who, what, which target, and (after acting) what came of it.
     func record(_ phase: Phase, target: ActionTarget, outcome: ActionOutcome<Method.Detail>?) -> String {
