@@ -50,10 +50,22 @@ let package = Package(
             name: "MyConnCore",
             dependencies: ["SocketModel", "ProcFS", "LinuxKernel", "SockDiag", "SyscallInjector", "MySQLSessions", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        // ncursesw (Debian libncurses-dev) through pkg-config: module map only.
+        .systemLibrary(
+            name: "CNcurses",
+            pkgConfig: "ncursesw",
+            providers: [.apt(["libncurses-dev"])]
+        ),
+        // `myconn top`: the model of the table (pure), its text, the screen (ncurses) and the
+        // loop of keys; every action through the core's pipeline.
+        .target(
+            name: "MyConnTop",
+            dependencies: ["MyConnCore", "CNcurses", "LinuxKernel", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         .executableTarget(
             name: "myconn",
             dependencies: [
-                "MyConnCore",
+                "MyConnCore", "MyConnTop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -76,6 +88,7 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions", "SockDiag", "LinuxKernel"], exclude: ["Fixtures"]),
+        .testTarget(name: "MyConnTopTests", dependencies: ["MyConnTop", "MyConnCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProcFS"]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,8 +8,8 @@ need_packages() {
     for pair in "$@"; do
         cmd=${pair%%:*}
         pkg=${pair#*:}
-        if [ "$cmd" = "pkg-config-libmariadb" ]; then
-            command -v pkg-config >/dev/null && pkg-config --exists libmariadb && continue
+        if [ "${cmd#pkg-config-}" != "$cmd" ]; then
+            command -v pkg-config >/dev/null && pkg-config --exists "${cmd#pkg-config-}" && continue
         elif [ -x "$cmd" ] || command -v "$cmd" >/dev/null 2>&1; then
             continue
         fi
@@ -40,10 +40,10 @@ need_swift() {
 
 # Packages the build and every test need.
 need_build_and_test_packages() {
-    need_packages pkg-config-libmariadb:libmariadb-dev pkg-config:pkg-config \
+    need_packages pkg-config-libmariadb:libmariadb-dev pkg-config-ncursesw:libncurses-dev pkg-config:pkg-config \
         /usr/sbin/mariadbd:mariadb-server /usr/bin/mariadb-install-db:mariadb-server \
         /usr/bin/mariadb:mariadb-client ss:iproute2 ip:iproute2 \
-        unshare:util-linux nsenter:util-linux runuser:util-linux strace:strace
+        unshare:util-linux nsenter:util-linux runuser:util-linux strace:strace tmux:tmux
 }
 
 # free_port — a loopback TCP port no socket uses now, in any state, below the kernel's ephemeral

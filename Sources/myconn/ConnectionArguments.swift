@@ -113,15 +113,34 @@ struct ConnectionArguments: ParsableArguments {
     /// The connection, made here or (--netns-of) inside that process's network namespace; a
     /// namespace that cannot be entered ends the command.
     func open(_ options: ConnectionOptions) throws -> Result<MySQLConnection, MySQLError> {
+        try Self.open(options, netnsOf: netnsOf)
+    }
+
+    static func open(_ options: ConnectionOptions, netnsOf: Int32?) throws(Failure) -> Result<MySQLConnection, MySQLError> {
         guard let netnsOf else {
             do { return .success(try MySQLConnection(options: options)) } catch { return .failure(error) }
         }
         do {
             return try MySQLConnection.connect(options: options, inNetworkNamespaceOf: netnsOf)
-        } catch .processGone(let pid) {
-            throw Failure(.mysqldNotFound, "--netns-of \(pid): no such process")
-        } catch .notPermitted(let pid, let errno) {
-            throw Failure(.incomplete, "cannot enter the network namespace of pid \(pid) (\(errno)); run as root (CAP_SYS_ADMIN)")
+        } catch {
+            switch error {
+            case .processGone(let pid):
+                throw Failure(.mysqldNotFound, "--netns-of \(pid): no such process")
+            case .notPermitted(let pid, let errno):
+                throw Failure(.incomplete, "cannot enter the network namespace of pid \(pid) (\(errno)); run as root (CAP_SYS_ADMIN)")
+            }
+        }
+    }
+
+    /// Opens a new connection each call, on the calling thread (for front ends whose threads
+    /// each keep their own): the same as ``open(_:)``; a namespace that cannot be entered is a
+    /// failed connect with its reason.
+    func opener(_ options: ConnectionOptions) -> @Sendable () -> Result<MySQLConnection, MySQLError> {
+        let netnsOf = self.netnsOf
+        return {
+            do throws(Failure) { return try Self.open(options, netnsOf: netnsOf) } catch {
+                return .failure(MySQLError(kind: .client, code: 0, message: error.message ?? "cannot connect"))
+            }
         }
     }
 
