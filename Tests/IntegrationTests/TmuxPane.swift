@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+
+/// A real terminal for `myconn top`: a tmux server of its own (`tmux -L`), one pane running bash,
+/// keys sent with `send-keys`, the screen read with `capture-pane -p`. Killed in `deinit`, so also
+/// when a test fails.
+final class TmuxPane {
+    let server = "myconn-test-\(UUID().uuidString.prefix(8))"
+    static let tmux = "/usr/bin/tmux"
+
+    init(width: Int = 200, height: Int = 50) throws {
+        // The tmux server this starts stays behind. It must hold none of this process's
+        // descriptors: Foundation's Process learns that a child ended from a pipe that every
+        // child inherits, and would wait for the server too. bash closes all but 0-2 first.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\"; done; exec \"$@\"", "tmux-start",
+                       Self.tmux, "-L", server, "-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "\(width)", "-y", "\(height)",
+                       "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=xterm-256color LANG=C.UTF-8 HOME=/root bash --norc --noprofile"]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw TestFailure("tmux new-session exited \(p.terminationStatus)") }
+    }
+
+    /// Types `line` at the shell and presses Enter.
+    func shell(_ line: String) throws {
+        try run(Self.tmux, ["-L", server, "send-keys", "-t", "t", "-l", line])
+        try keys("Enter")
+    }
+
+    /// tmux key names (`Down`, `Enter`, `Escape`, `Space`) or single characters.
+    func keys(_ names: String...) throws {
+        let r = try run(Self.tmux, ["-L", server, "send-keys", "-t", "t"] + names)
+        guard r.status == 0 else { throw TestFailure("tmux send-keys \(names): \(r.stderr)") }
+    }
+
+    /// Literal text (a filter, an interval).
+    func type(_ text: String) throws {
+        try run(Self.tmux, ["-L", server, "send-keys", "-t", "t", "-l", text])
+    }
+
+    func resize(width: Int, height: Int) throws {
+        try run(Self.tmux, ["-L", server, "resize-window", "-t", "t", "-x", "\(width)", "-y", "\(height)"])
+    }
+
+    func screen() throws -> [String] {
+        try run(Self.tmux, ["-L", server, "capture-pane", "-p", "-t", "t"]).stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// Polls the screen every 50 ms until `ready` holds; the last screen either way.
+    @discardableResult
+    func wait(seconds: Double = 10, _ what: String, until ready: ([String]) -> Bool) throws -> [String] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last: [String] = []
+        while Date() < deadline {
+            last = try screen()
+            if ready(last) { return last }
+            usleep(50_000)
+        }
+        Issue.record("timed out waiting for \(what); the screen:\n\(last.joined(separator: "\n"))")
+        return last
+    }
+
+    deinit {
+        _ = try? run(Self.tmux, ["-L", server, "kill-server"])
+    }
+}
+
+/// `top`'s screen as a test reads it: the header lines, and each table row's id, fd, cursor and
+/// mark.
+struct TopScreenText {
+    struct Row {
+        var id: UInt64?
+        var fd: Int32?
+        var cursor: Bool
+        var marked: Bool
+        var tokens: [Substring]
+    }
+
+    let lines: [String]
+    let rows: [Row]
+
+    /// Rows are read under the column titles: ID and FD are right-aligned, so each value ends
+    /// where its title ends (rows without a session have no USER, HOST, ... to count by).
+    init(_ lines: [String]) {
+        self.lines = lines
+        guard let header = lines.firstIndex(where: { $0.contains(" ID ") && $0.contains(" FD ") }) else {
+            rows = []
+            return
+        }
+        let title = Array(lines[header])
+        func end(of name: String) -> Int? {
+            let n = Array(" \(name) ")
+            guard title.count >= n.count else { return nil }
+            for i in 0...(title.count - n.count) where Array(title[i..<i + n.count]) == n { return i + n.count - 2 }
+            return nil
+        }
+        guard let idEnd = end(of: "ID"), let fdEnd = end(of: "FD") else {
+            rows = []
+            return
+        }
+        func word(_ line: [Character], endingAt e: Int) -> Substring {
+            guard line.count > e else { return "" }
+            return String(line[0...e]).split(separator: " ").last ?? ""
+        }
+        var rows: [Row] = []
+        for text in lines[(header + 1)...] {
+            let line = Array(text)
+            guard line.count > fdEnd else { break }
+            let id = word(line, endingAt: idEnd)
+            guard id == "-" || UInt64(id) != nil else { break }
+            rows.append(Row(id: UInt64(id), fd: Int32(word(line, endingAt: fdEnd)), cursor: line[0] == ">", marked: line[1] == "*",
+                            tokens: text.dropFirst(2).split(separator: " ")))
+        }
+        self.rows = rows
+    }
+
+    var ids: [UInt64] { rows.compactMap(\.id) }
+    var cursorID: UInt64? { rows.first { $0.cursor }?.id }
+    var bottom: String { lines.last { !$0.isEmpty } ?? "" }
+    func contains(_ text: String) -> Bool { lines.contains { $0.contains(text) } }
+}
