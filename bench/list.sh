@@ -59,7 +59,7 @@ work=$(mktemp -d /tmp/myconn-bench.XXXXXX)
 chmod 755 "$work"
 clients=""
 tmuxsock=myconn-bench-$$
-cleanup() { tmux -L "$tmuxsock" kill-server 2>/dev/null; [ -n "$clients" ] && kill "$clients" 2>/dev/null; stop_mariadbd "$work"; rm -rf "$work"; }
+cleanup() { tmux -L "$tmuxsock" kill-server 2>/dev/null || true; [ -n "$clients" ] && kill "$clients" 2>/dev/null; stop_mariadbd "$work"; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 ulimit -n "$(ulimit -Hn)"
 max=0; for n in "${sizes[@]}"; do [ "$n" -gt "$max" ] && max=$n; done

@@ -3,6 +3,7 @@
 // function each, nothing else.
 #define NCURSES_WIDECHAR 1
 #include <ncursesw/curses.h>
+#include <ncursesw/term.h>
 
 static inline int myconn_color_pair(short n) { return (int)COLOR_PAIR(n); }
 static inline int myconn_a_bold(void) { return (int)A_BOLD; }

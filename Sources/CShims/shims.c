@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include "myconn_shims.h"
 
@@ -15,6 +17,10 @@ int myconn_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid) 
 
 int myconn_setns_net(int fd) {
     return setns(fd, CLONE_NEWNET);
+}
+
+pid_t myconn_gettid(void) {
+    return (pid_t)syscall(SYS_gettid);
 }
 
 #include <elf.h>

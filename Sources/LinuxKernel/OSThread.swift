@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import CShims
 import SystemPackage
 
 /// Work on an OS thread of its own (`pthread_create(3)`), its result handed back by ``join()``.
@@ -29,6 +30,16 @@ public final class OSThread<Value>: @unchecked Sendable {
             joined = true  // no thread to join: deinit, which runs for a throwing init, must not
             throw Errno(rawValue: rc)
         }
+    }
+
+    /// Lowers the calling thread's scheduling priority by `n` nice levels (`setpriority(2)` on
+    /// its thread id: on Linux, nice is per thread). Best effort: a refusal changes nothing.
+    public static func lowerPriority(by n: Int32) {
+        let tid = id_t(myconn_gettid())
+        errno = 0
+        let now = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid)
+        guard errno == 0 else { return }
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), tid, min(19, now + n))
     }
 
     /// Waits for the thread to end and returns what `body` returned. Call once.

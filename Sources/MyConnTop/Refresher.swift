@@ -25,6 +25,9 @@ final class Refresher: @unchecked Sendable {
 
     let shared: Mutex<Shared>
     private var thread: OSThread<Void>?
+    /// Refresh threads given up on at quit, still waiting on a server: never joined, ended by
+    /// the process's exit. Written by the quitting loop alone.
+    nonisolated(unsafe) private static var abandoned: [OSThread<Void>?] = []
 
     /// `taker` is used by the refresher's thread alone from here on.
     init(taker: SnapshotTaker, interval: Double) throws(Errno) {
@@ -34,6 +37,9 @@ final class Refresher: @unchecked Sendable {
     }
 
     private func loop(_ taker: SnapshotTaker) {
+        // Below the keys: on a machine with few cores, a refresh (and mysqld answering it) must
+        // not keep the loop of keys from the CPU.
+        OSThread<Void>.lowerPriority(by: 10)
         var last = -Double.infinity
         while true {
             let (stop, due, details) = shared.withLock { s -> (Bool, Bool, UInt64?) in
@@ -79,8 +85,11 @@ final class Refresher: @unchecked Sendable {
         while !read(\.finished) && !deadline.passed { Deadline.sleep(milliseconds: 5) }
         if read(\.finished) {
             _ = thread?.join()
-            thread = nil
+        } else {
+            // Joined in deinit, the thread would hold up the exit until the server answers.
+            Self.abandoned.append(thread)
         }
+        thread = nil
     }
 }
 

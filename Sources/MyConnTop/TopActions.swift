@@ -89,12 +89,12 @@ enum TopActions {
             let preview = { (t: [ActionTarget]) in
                 Self.preview(action, t, skipped: skipped)
             }
-            func run<M: ActionMethod>(_ method: M) -> ActionWorker.Summary {
+            func run<M: ActionMethod>(_ method: M, verdict: @escaping (M.Detail) -> String? = { _ in nil }) -> ActionWorker.Summary {
                 let pipeline = ActionPipeline(method: method, dryRun: false, waitSeconds: settings.waitSeconds,
                                               audit: audit, sessions: connection)
                 do {
                     let r = try pipeline.run(targets, confirm: { worker.ask(preview($0)) })
-                    return .init(text: summary(action, r.outcomes, skipped: skipped, auditError: r.auditError),
+                    return .init(text: summary(action, r.outcomes, skipped: skipped, auditError: r.auditError, verdict: verdict),
                                  interruptedBy: r.interruptedBy)
                 } catch {
                     switch error {
@@ -111,7 +111,9 @@ enum TopActions {
             case .cut(let how):
                 return run(SocketCut(how: how))
             case .probe:
-                return run(Prober(timeoutSeconds: settings.probeTimeoutSeconds))
+                return run(Prober(timeoutSeconds: settings.probeTimeoutSeconds)) { d in
+                    d.verdict.map { v in v.name + (v.message.isEmpty ? "" : " (\(v.message))") }
+                }
             }
         }
     }
@@ -136,11 +138,13 @@ enum TopActions {
     }
 
     /// The status line after an action: each target gone, still there (in which state), or refused.
-    static func summary<D>(_ action: TopAction, _ outcomes: [ActionOutcome<D>], skipped: [String], auditError: Errno?) -> String {
+    static func summary<D>(_ action: TopAction, _ outcomes: [ActionOutcome<D>], skipped: [String], auditError: Errno?,
+                           verdict: (D) -> String? = { _ in nil }) -> String {
         let parts = outcomes.prefix(6).map { o -> String in
             let who = o.target.session.map { "session \($0.id)" } ?? o.target.socket.map { "fd \($0.fd)" } ?? "?"
             switch o.result {
             case .done:
+                if let v = verdict(o.detail) { return "\(who): \(v)" }
                 if o.sessionGone == true { return "\(who): gone" }
                 if let after = o.after {
                     return "\(who): still there in \(after.command ?? "?")\(after.state.map { " (\($0))" } ?? "")"

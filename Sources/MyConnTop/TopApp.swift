@@ -6,6 +6,14 @@ import LinuxKernel
 import MyConnCore
 import SystemPackage
 
+/// Why `top` could not start.
+public enum TopError: Error {
+    /// TERM names no terminal type terminfo knows.
+    case terminal(String)
+    /// The refresh thread cannot be started.
+    case thread(Errno)
+}
+
 /// `myconn top`: the loop of keys and frames over the refresher's snapshots and the action
 /// worker. Every action goes through the core's pipeline (``TopActions``); nothing here acts.
 public final class TopApp {
@@ -56,8 +64,15 @@ public final class TopApp {
     /// INT, TERM, HUP and QUIT are held on every thread from here (the threads inherit the mask)
     /// and taken by this loop; an action in flight is finished first.
     /// - Returns: the signal that ended it, if one did.
-    /// - Throws: `Errno` when the refresh thread cannot be started (the screen is untouched).
-    public static func run(taker: SnapshotTaker, options: Options) throws(Errno) -> Int32? {
+    /// - Throws: ``TopError`` when the terminal is not one terminfo knows, or the refresh thread
+    ///   cannot be started (the screen is untouched either way).
+    public static func run(taker: SnapshotTaker, options: Options) throws(TopError) -> Int32? {
+        // initscr() would print its own message and exit on a terminal it does not know.
+        var err: Int32 = 0
+        guard setupterm(nil, STDOUT_FILENO, &err) == OK else {
+            let term = getenv("TERM").map { String(cString: $0) } ?? ""
+            throw .terminal(term)
+        }
         // Resizes come as SIGWINCH, which ncurses catches only where it is not ignored or
         // blocked; a parent may pass down either (measured: a tmux started by a test runner).
         signal(SIGWINCH, SIG_DFL)
@@ -67,7 +82,8 @@ public final class TopApp {
         pthread_sigmask(SIG_UNBLOCK, &winch, nil)
         let signals = DeferredSignals()
         defer { signals.release() }
-        let app = try TopApp(taker: taker, options: options)
+        let app: TopApp
+        do { app = try TopApp(taker: taker, options: options) } catch { throw .thread(error) }
         let screen = TopScreen(colorAllowed: options.color)
         defer { screen.end() }
         app.loop(screen, signals: signals)

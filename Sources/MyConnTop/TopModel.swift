@@ -29,6 +29,8 @@ public enum SortColumn: String, CaseIterable, Sendable {
 /// tested without a screen.
 public struct TopModel {
     public private(set) var snapshot: Snapshot?
+    /// Every row of the snapshot, before filters, made once per snapshot.
+    public private(set) var allRows: [TopRow] = []
     /// The rows shown, filtered and sorted.
     public private(set) var rows: [TopRow] = []
     /// The row under the cursor, by key: it stays on its session across refreshes.
@@ -50,13 +52,12 @@ public struct TopModel {
     /// that are gone are dropped. A snapshot with no report (server unavailable) keeps the rows.
     public mutating func apply(_ snapshot: Snapshot) {
         self.snapshot = snapshot
-        guard snapshot.report != nil else { return }
+        guard let report = snapshot.report else { return }
+        allRows = Self.rows(of: report)
         recompute()
     }
 
-    /// Every row of the snapshot, before filters.
-    public var allRows: [TopRow] {
-        guard let report = snapshot?.report else { return [] }
+    static func rows(of report: ListReport) -> [TopRow] {
         var out: [TopRow] = []
         out.reserveCapacity(report.sessions.count + report.unmatchedSockets.count)
         for s in report.sessions { out.append(TopRow(key: .session(s.row.id), session: s, socket: s.socket)) }
@@ -131,9 +132,12 @@ public struct TopModel {
         cursorIndex = i
     }
 
+    /// Filters and sorts ``allRows`` into ``rows``. Each row's sort key is read once and the
+    /// indices sorted by it: a key answers within milliseconds at 10,000 sessions.
     mutating func recompute() {
-        var rows = allRows.filter(keep)
-        rows.sort(by: ordered)
+        var kept = allRows.indices.filter { keep(allRows[$0]) }
+        sortIndices(&kept)
+        let rows = kept.map { allRows[$0] }
         self.rows = rows
         let present = Set(rows.map(\.key))
         marks = marks.filter { present.contains($0) }
@@ -158,48 +162,43 @@ public struct TopModel {
         return false
     }
 
-    /// The column's natural order (reversed with `r`); ties by session id, sockets last.
-    func ordered(_ a: TopRow, _ b: TopRow) -> Bool {
-        let c = compare(a, b)
-        if c != 0 { return reversed ? c > 0 : c < 0 }
-        return tieBreak(a, b)
+    /// The column's natural order (reversed with `r`; missing values last either way); ties by
+    /// session id, sockets last.
+    func sortIndices(_ idx: inout [Int]) {
+        let rows = allRows
+        func by<T: Comparable>(descending: Bool = false, _ key: (TopRow) -> T?) {
+            let keys = rows.map(key)
+            let down = descending != reversed
+            idx.sort { a, b in
+                switch (keys[a], keys[b]) {
+                case (nil, nil): return Self.tieBreak(rows[a], rows[b])
+                case (nil, _): return false
+                case (_, nil): return true
+                case (let x?, let y?): return x == y ? Self.tieBreak(rows[a], rows[b]) : (x < y) != down
+                }
+            }
+        }
+        switch sort {
+        case .time: by(descending: true) { $0.session?.row.time }
+        case .id: by { r -> UInt64? in r.session?.row.id }
+        case .user: by { $0.session?.row.user }
+        case .host: by { $0.session?.row.host }
+        case .db: by { $0.session?.row.db }
+        case .command: by { $0.session?.row.command }
+        case .state: by { $0.session?.row.state }
+        case .fd: by { $0.socket?.fd }
+        case .zombie: by { r -> String? in r.zombie.isEmpty ? nil : r.zombie.map(\.rawValue).joined(separator: ",") }
+        case .rtt: by(descending: true) { $0.socket?.health?.rttMicroseconds }
+        case .lastReceive: by(descending: true) { $0.socket?.health?.lastReceiveMilliseconds }
+        }
     }
 
-    func tieBreak(_ a: TopRow, _ b: TopRow) -> Bool {
+    static func tieBreak(_ a: TopRow, _ b: TopRow) -> Bool {
         switch (a.key, b.key) {
         case (.session(let x), .session(let y)): return x < y
         case (.session, .socket): return true
         case (.socket, .session): return false
         case (.socket(let x), .socket(let y)): return x < y
-        }
-    }
-
-    /// < 0: a first. Missing values sort last in the natural order.
-    func compare(_ a: TopRow, _ b: TopRow) -> Int {
-        func cmp<T: Comparable>(_ x: T?, _ y: T?, descending: Bool = false) -> Int {
-            switch (x, y) {
-            case (nil, nil): return 0
-            case (nil, _): return 1
-            case (_, nil): return -1
-            case (let x?, let y?): return x == y ? 0 : ((x < y) != descending ? -1 : 1)
-            }
-        }
-        let ra = a.session?.row, rb = b.session?.row
-        switch sort {
-        case .time: return cmp(ra?.time, rb?.time, descending: true)
-        case .id: return cmp(ra?.id, rb?.id)
-        case .user: return cmp(ra?.user, rb?.user)
-        case .host: return cmp(ra?.host, rb?.host)
-        case .db: return cmp(ra?.db, rb?.db)
-        case .command: return cmp(ra?.command, rb?.command)
-        case .state: return cmp(ra?.state, rb?.state)
-        case .fd: return cmp(a.socket?.fd, b.socket?.fd)
-        case .zombie:
-            return cmp(a.zombie.isEmpty ? nil : a.zombie.map(\.rawValue).joined(separator: ","),
-                       b.zombie.isEmpty ? nil : b.zombie.map(\.rawValue).joined(separator: ","))
-        case .rtt: return cmp(a.socket?.health?.rttMicroseconds, b.socket?.health?.rttMicroseconds, descending: true)
-        case .lastReceive:
-            return cmp(a.socket?.health?.lastReceiveMilliseconds, b.socket?.health?.lastReceiveMilliseconds, descending: true)
         }
     }
 }

@@ -103,7 +103,12 @@ struct TopCommand: ContainerResolving {
         do {
             _ = try TopApp.run(taker: taker, options: .init(interval: interval, method: method, color: color, actions: settings))
         } catch {
-            throw Failure(.internalError, "cannot start top's refresh thread (\(error))")
+            switch error {
+            case .terminal(let term):
+                throw Failure(.usage, "TERM=\(term) is not a terminal type this machine's terminfo knows; set TERM (e.g. TERM=xterm-256color), or use `myconn list`")
+            case .thread(let e):
+                throw Failure(.internalError, "cannot start top's refresh thread (\(e))")
+            }
         }
     }
 }

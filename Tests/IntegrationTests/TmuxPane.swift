@@ -16,14 +16,19 @@ final class TmuxPane {
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = ["-c", "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\"; done; exec \"$@\"", "tmux-start",
                        Self.tmux, "-L", server, "-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "\(width)", "-y", "\(height)",
-                       "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=xterm-256color LANG=C.UTF-8 HOME=/root bash --norc --noprofile"]
+                       "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=tmux-256color LANG=C.UTF-8 HOME=/root bash --norc --noprofile"]
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw TestFailure("tmux new-session exited \(p.terminationStatus)") }
+        serverPID = Int32(try run(Self.tmux, ["-L", server, "display-message", "-p", "#{pid}"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines))
     }
+
+    /// The tmux server's pid: killed in `deinit` if `kill-server` left it running (seen here).
+    private(set) var serverPID: Int32?
 
     /// Types `line` at the shell and presses Enter.
     func shell(_ line: String) throws {
@@ -66,6 +71,10 @@ final class TmuxPane {
 
     deinit {
         _ = try? run(Self.tmux, ["-L", server, "kill-server"])
+        if let pid = serverPID, pid > 1 {
+            for _ in 0..<20 where kill(pid, 0) == 0 { usleep(25_000) }
+            if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        }
     }
 }
 

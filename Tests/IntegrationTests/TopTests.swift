@@ -24,16 +24,33 @@ extension RealServer {
             Set(try server.sql("SELECT ID FROM information_schema.PROCESSLIST").split(separator: "\n").compactMap { UInt64($0) })
         }
 
-        /// Moves the cursor onto session `id` (Down from the top).
+        /// Esc out of the details, then waits for the table: a key sent at once would reach
+        /// ncurses within its Esc delay and be read as part of an escape sequence.
+        func back(_ pane: TmuxPane) throws {
+            try pane.keys("Escape")
+            try pane.wait("the table again") { !TopScreenText($0).rows.isEmpty }
+        }
+
+        /// Moves the cursor onto session `id`, one key at a time, each move seen on screen before
+        /// the next key (keys sent ahead of the screen would overshoot).
         func cursor(to id: UInt64, _ pane: TmuxPane) throws {
-            try pane.keys("Home")
-            for _ in 0..<30 {
-                let s = TopScreenText(try pane.screen())
+            var last: [String] = []
+            for _ in 0..<40 {
+                last = try pane.screen()
+                let s = TopScreenText(last)
                 if s.cursorID == id { return }
-                try pane.keys("Down")
-                usleep(60_000)
+                guard let at = s.rows.firstIndex(where: \.cursor), let want = s.rows.firstIndex(where: { $0.id == id }) else {
+                    usleep(50_000)
+                    continue
+                }
+                let before = s.rows[at].id
+                try pane.keys(want > at ? "Down" : "Up")
+                for _ in 0..<40 {
+                    usleep(25_000)
+                    if TopScreenText(try pane.screen()).cursorID != before { break }
+                }
             }
-            Issue.record("the cursor never reached session \(id)")
+            Issue.record("the cursor never reached session \(id); the screen:\n\(last.joined(separator: "\n"))")
         }
 
         @Test("ids and fds on screen equal the oracle's; filter, sort, and the cursor staying on its session across refreshes")
@@ -116,6 +133,68 @@ extension RealServer {
             #expect(present.isSuperset(of: Set(ids).subtracting([ids[1]])), "the others are untouched")
             let phases = try String(contentsOfFile: audit, encoding: .utf8).split(separator: "\n").map { try parseJSON(String($0))["phase"] as? String }
             #expect(phases == ["declined", "intent", "outcome"])
+            try pane.keys("q")
+            try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
+        }
+
+        @Test("Enter shows the socket as /proc has it, the client process and the open transaction; Q ends a query and keeps the session; P finds a live client alive")
+        func detailsQueryAndProbe() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1", "tcp4:busy:1"])
+            // A session with an open InnoDB transaction that changed one row, then waits.
+            try server.sql("CREATE DATABASE t; CREATE TABLE t.a (id INT PRIMARY KEY) ENGINE=InnoDB")
+            let trx = Process()
+            trx.executableURL = URL(fileURLWithPath: "/usr/bin/mariadb")
+            trx.arguments = ["--no-defaults", "-uroot", "-h127.0.0.1", "-P\(server.port)", "-e",
+                             "BEGIN; INSERT INTO t.a VALUES (1); SELECT SLEEP(60)"]
+            trx.standardOutput = FileHandle.nullDevice
+            trx.standardError = FileHandle.nullDevice
+            try trx.run()
+            defer { trx.terminate() }
+            var trxID: UInt64?
+            for _ in 0..<100 where trxID == nil {
+                trxID = UInt64(try server.sql("SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX").trimmingCharacters(in: .whitespacesAndNewlines))
+                if trxID == nil { usleep(50_000) }
+            }
+            let withTrx = try #require(trxID)
+            let oracle = try Oracle(server: server)
+            let pane = try TmuxPane()
+            try startTop(pane, ["--interval", "0.5"], server: server)
+            try pane.wait("sessions") { Set(TopScreenText($0).ids).isSuperset(of: Set(clients.sessions.map(\.id) + [withTrx])) }
+            // Details of the idle demo session: fd and inode as /proc has them, and its client.
+            let idle = clients.sessions[0]
+            let end = try #require(oracle.serverEnd(of: idle))
+            try cursor(to: idle.id, pane)
+            try pane.keys("Enter")
+            let d = try pane.wait("the details") { $0.contains { $0.contains("client") && $0.contains("pid ") } }
+            #expect(d.contains { $0.contains("SESSION \(idle.id)") })
+            #expect(d.contains { $0.hasPrefix("  fd ") && $0.hasSuffix(" \(end.fd)") })
+            #expect(d.contains { $0.hasPrefix("  inode ") && $0.hasSuffix(" \(end.inode)") })
+            #expect(d.contains { $0.contains("pid \(clients.process.processIdentifier) myconn-demo-cli") })
+            #expect(d.contains { $0.contains("tcp_info") && $0.contains("rtt ") })
+            try back(pane)
+            // Details of the session in a transaction.
+            try cursor(to: withTrx, pane)
+            try pane.keys("Enter")
+            let t = try pane.wait("the transaction") { $0.contains { $0.contains("rows changed") } }
+            #expect(t.contains { $0.hasPrefix("  state ") && $0.contains("RUNNING") })
+            #expect(t.contains { $0.hasPrefix("  rows changed") && $0.hasSuffix(" 1") })
+            try back(pane)
+            // Q on the busy demo session: its statement ends, the session stays.
+            let busy = clients.sessions[1]
+            try cursor(to: busy.id, pane)
+            try pane.keys("Q")
+            try pane.wait("the confirmation") { $0.contains { $0.contains("KILL QUERY 1 target(s)") } }
+            try pane.keys("y")
+            try pane.wait("the query ended") { $0.contains { $0.contains("KILL QUERY: session \(busy.id): still there in Sleep") } }
+            #expect(try processlistIDs(server).contains(busy.id))
+            // P on the idle one: its client answers.
+            try cursor(to: idle.id, pane)
+            try pane.keys("P")
+            try pane.wait("the confirmation") { $0.contains { $0.contains("probe 1 target(s)") } }
+            try pane.keys("y")
+            try pane.wait(seconds: 20, "the verdict") { $0.contains { $0.contains("probe: session \(idle.id): alive") } }
+            #expect(try processlistIDs(server).contains(idle.id))
             try pane.keys("q")
             try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
         }
@@ -232,11 +311,17 @@ extension RealServer {
             try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
         }
 
-        @Test("without a terminal, top refuses in one line and points to list")
+        @Test("without a terminal, or with a TERM terminfo does not know, top refuses in one line and points to list")
         func noTerminal() throws {
             let r = try myconn(["top", "--no-defaults", "-uroot"])
             #expect(r.status == 64)
             #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains("myconn list"), "\(r.stderr)")
+            let server = try TestServer()
+            let pane = try TmuxPane(width: 120, height: 20)
+            try pane.shell("TERM=no-such-terminal \(productsDir.appendingPathComponent("myconn").path) top --no-defaults -uroot -S \(server.socketPath) --audit-log \(audit); echo TOP_EXIT=$?")
+            let s = try pane.wait("the refusal") { $0.contains { $0.hasPrefix("TOP_EXIT=") } }
+            #expect(s.contains { $0.contains("myconn: TERM=no-such-terminal is not a terminal type") }, "\(s)")
+            #expect(s.contains("TOP_EXIT=64"))
         }
     }
 }

@@ -21,6 +21,9 @@ int myconn_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 /// glibc declares setns only under _GNU_SOURCE. Returns 0, or -1 with errno set.
 int myconn_setns_net(int fd);
 
+/// gettid(2): the calling thread's id (glibc declares gettid only under _GNU_SOURCE).
+pid_t myconn_gettid(void);
+
 /// ptrace(2) is variadic in glibc: one fixed-argument wrapper. Returns its result, -1 with errno.
 long myconn_ptrace(int request, pid_t pid, void *_Nullable addr, void *_Nullable data);
 
