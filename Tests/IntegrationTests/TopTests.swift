@@ -137,7 +137,7 @@ extension RealServer {
             try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
         }
 
-        @Test("Enter shows the socket as /proc has it, the client process and the open transaction; Q ends a query and keeps the session; P finds a live client alive")
+        @Test("Enter shows the socket as /proc has it, the client process and the open transaction; Q ends a query and keeps the session; P finds a live client alive; a long action leaves the keys working")
         func detailsQueryAndProbe() throws {
             let server = try TestServer()
             let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1", "tcp4:busy:1"])
@@ -195,6 +195,18 @@ extension RealServer {
             try pane.keys("y")
             try pane.wait(seconds: 20, "the verdict") { $0.contains { $0.contains("probe: session \(idle.id): alive") } }
             #expect(try processlistIDs(server).contains(idle.id))
+            // A cut of the session in SLEEP(60) inside its transaction: the action watches for it to
+            // go (up to --wait, 5 s). Meanwhile the keys work and the table refreshes.
+            try cursor(to: withTrx, pane)
+            try pane.keys("C")
+            try pane.keys("f")
+            try pane.wait("the confirmation") { $0.contains { $0.contains("cut (pidfd) 1 target(s)") } }
+            try pane.keys("y")
+            try pane.keys("s")
+            let during = try pane.wait("a key during the cut's wait") { $0.contains { $0.contains("sort ID") } }
+            #expect(!during.contains { $0.contains("cut (pidfd): session") }, "answered before the action's outcome")
+            let outcome = try pane.wait(seconds: 15, "the outcome") { $0.contains { $0.contains("cut (pidfd): session \(withTrx): ") } }
+            #expect(outcome.contains { $0.contains("session \(withTrx): gone") || $0.contains("session \(withTrx): still there in Query") })
             try pane.keys("q")
             try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
         }
@@ -241,12 +253,12 @@ extension RealServer {
             try pane.keys("q")
         }
 
-        @Test("a resize is followed; q and SIGTERM both give the terminal back (stty -a unchanged)")
+        @Test("a resize is followed; q, Ctrl-C, SIGTERM and SIGHUP each give the terminal back (stty -a unchanged)")
         func resizeAndRestore() throws {
             let server = try TestServer()
             let clients = try DemoClientsProcess(server: server, specs: ["tcp4:busy:2"])
             defer { withExtendedLifetime(clients) {} }
-            for quit in ["q", "SIGTERM"] {
+            for quit in ["q", "C-c", "SIGTERM", "SIGHUP"] {
                 let pane = try TmuxPane(width: 200, height: 50)
                 try startTop(pane, ["--interval", "0.3"], server: server)
                 let wide = try pane.wait("the table") { $0.contains { $0.contains(" ID USER ") && $0.contains("INFO") } }
@@ -256,12 +268,12 @@ extension RealServer {
                 #expect(narrow.allSatisfy { $0.count <= 90 }, "every line fits 90 columns")
                 #expect(narrow.count <= 21 && narrow.dropLast().count == 20, "20 rows")
                 #expect(narrow.contains { $0.hasPrefix("   ID USER") } && TopScreenText(narrow).ids.count == 2)
-                if quit == "q" {
-                    try pane.keys("q")
+                if quit == "q" || quit == "C-c" {
+                    try pane.keys(quit)
                 } else {
                     let pids = try run("/usr/bin/pgrep", ["-f", "myconn top .*\(audit)"]).stdout.split(separator: "\n")
                     #expect(pids.count == 1)
-                    for p in pids { kill(Int32(p)!, SIGTERM) }
+                    for p in pids { kill(Int32(p)!, quit == "SIGTERM" ? SIGTERM : SIGHUP) }
                 }
                 try pane.wait("the shell again (\(quit))") { $0.contains("TOP_EXIT=0") }
                 // The size is the window's (resized above); every mode and character must be as before.
@@ -309,6 +321,43 @@ extension RealServer {
             try pane.wait("nine sockets") { TopScreenText($0).rows.count == 9 }
             try pane.keys("q")
             try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
+        }
+
+        @Test("rows coloured by zombie class (--idle 0: every Sleep session is idle), none with NO_COLOR; d sets the interval, p pauses, ? shows the keys")
+        func coloursAndKeys() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp4:busy:1"])
+            defer { withExtendedLifetime(clients) {} }
+            for noColor in [false, true] {
+                let pane = try TmuxPane()
+                let env = noColor ? "NO_COLOR=1 " : ""
+                try pane.shell(env + ([productsDir.appendingPathComponent("myconn").path, "top", "--no-defaults", "-uroot", "-S", server.socketPath,
+                                       "--audit-log", audit, "--idle", "0", "--interval", "0.3"]).joined(separator: " ") + "; echo TOP_EXIT=$?")
+                try pane.wait("the idle zombies") { $0.contains { $0.contains("zombies idle 2") } }
+                // capture-pane -e keeps the colours as SGR sequences: 35 is magenta (ncurses may
+                // write it as 35 or as 38;5;5).
+                let sgr = try run(TmuxPane.tmux, ["-L", pane.server, "capture-pane", "-e", "-p", "-t", "t"]).stdout
+                let idleLines = sgr.split(separator: "\n").filter { $0.contains(" idle ") || $0.hasSuffix(" idle") || $0.contains("idle\u{1B}") }
+                let coloured = idleLines.contains { $0.contains("[35m") || $0.contains(";35m") || $0.contains("38;5;5m") }
+                #expect(coloured != noColor, "idle rows magenta \(noColor ? "not " : "")expected: \(idleLines)")
+                if noColor { #expect(!sgr.contains("[31m") && !sgr.contains("[35m") && !sgr.contains("[32m") && !sgr.contains("[33m")) }
+                // Details of an idle session name the class and its rule.
+                try cursor(to: clients.sessions[0].id, pane)
+                try pane.keys("Enter")
+                try pane.wait("the rule") { $0.contains { $0.contains("idle") && $0.contains("Sleep for at least --idle seconds") } }
+                try back(pane)
+                try pane.keys("d")
+                try pane.type("5")
+                try pane.keys("Enter")
+                try pane.wait("the interval") { $0.contains { $0.contains("every 5 s") } }
+                try pane.keys("p")
+                try pane.wait("paused") { $0.contains { $0.contains("(paused: p)") } }
+                try pane.keys("?")
+                try pane.wait("the keys") { $0.contains { $0.hasPrefix("KEYS") } }
+                try pane.keys("x")
+                try pane.keys("q")
+                try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
+            }
         }
 
         @Test("without a terminal, or with a TERM terminfo does not know, top refuses in one line and points to list")
