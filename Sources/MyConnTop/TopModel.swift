@@ -12,7 +12,17 @@ public enum RowKey: Hashable, Sendable {
 public struct TopRow: Sendable, Equatable {
     public var key: RowKey
     public var session: SessionView?
-    public var socket: SocketView?
+    /// A socket without a session (a session's own is in `session`: not kept twice).
+    var unmatched: SocketView?
+
+    /// The row's socket: the session's, or the socket without a session.
+    public var socket: SocketView? { session?.socket ?? unmatched }
+
+    init(key: RowKey, session: SessionView?, socket: SocketView?) {
+        self.key = key
+        self.session = session
+        unmatched = session == nil ? socket : nil
+    }
 
     public var zombie: [ZombieClass] { session?.zombie ?? socket?.zombie ?? [] }
     public var isZombie: Bool { !zombie.isEmpty }

@@ -211,6 +211,37 @@ extension RealServer {
             try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
         }
 
+        @Test("a cut of a row whose socket changed since the snapshot (paused view, session ended, a new one on its fd) is refused, and the new session is untouched")
+        func staleRowRefused() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2"])
+            let pane = try TmuxPane()
+            try startTop(pane, ["--interval", "0.3"], server: server)
+            let victim = clients.sessions[1].id
+            try pane.wait("sessions") { Set(TopScreenText($0).ids).isSuperset(of: Set(clients.sessions.map(\.id))) }
+            try cursor(to: victim, pane)
+            try pane.keys("p")
+            try pane.wait("paused") { $0.contains { $0.contains("(paused: p)") } }
+            try server.sql("KILL \(victim)")
+            for _ in 0..<100 where try processlistIDs(server).contains(victim) { usleep(20_000) }
+            let newcomer = try DemoClientsProcess(server: server, specs: ["tcp4:loop:1"])
+            usleep(300_000)
+            try pane.keys("C")
+            try pane.keys("f")
+            try pane.wait("the confirmation") { $0.contains { $0.contains("cut (pidfd) 1 target(s)") } }
+            try pane.keys("y")
+            let s = try pane.wait("the refusal") { $0.contains { $0.contains("cut (pidfd): session \(victim): refused: ") } }
+            #expect(s.contains { $0.contains("is no longer socket inode") || $0.contains("is closed now") }, "\(s)")
+            usleep(300_000)
+            let sum = try #require(newcomer.finish()[newcomer.sessions[0].id])
+            #expect(sum.errorCode == nil && sum.ok > 0 && sum.wrongRows == 0, "the new session was not touched")
+            let outcome = try String(contentsOfFile: audit, encoding: .utf8).split(separator: "\n").map { try parseJSON(String($0)) }
+                .filter { $0["phase"] as? String == "outcome" }
+            #expect(outcome.count == 1 && outcome.first?["outcome"] as? String == "refused")
+            try pane.keys("q")
+            try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
+        }
+
         @Test("C, a method key and y cut a marked set of three; the other sessions keep working", arguments: ["t", "f", "d"])
         func cutMarked(methodKey: String) throws {
             let server = try TestServer()
