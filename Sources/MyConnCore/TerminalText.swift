@@ -22,6 +22,12 @@ public enum TerminalText {
         return out
     }
 
+    /// A statement on one line: newlines and tabs become spaces (other control characters are
+    /// ``escape(_:)``'s). Every front end's INFO column.
+    public static func oneLine(_ s: String) -> String {
+        String(s.map { $0.isNewline || $0 == "\t" ? " " : $0 })
+    }
+
     /// Fast path: only bytes that can start an unsafe character are looked at closely
     /// (C0 and DEL are single bytes; C1 is `C2 80`–`C2 9F`; the bidi controls start with
     /// `D8` (U+061C) or `E2`).

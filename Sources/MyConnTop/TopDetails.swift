@@ -18,7 +18,7 @@ enum TopDetails {
             add("time", r.time.map { "\($0) s" })
             add("state", r.state)
             add("thread", r.tid.map(String.init))
-            add("info", r.info.map { TopLayout.oneLine($0) })
+            add("info", r.info.map(TerminalText.oneLine))
             add("transport", s.transport?.rawValue)
             add("matched by", s.match?.rawValue)
             if let why = s.unresolved { add("not proven", why) }

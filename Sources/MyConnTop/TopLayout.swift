@@ -43,52 +43,56 @@ public enum TopLayout {
             r.socket?.health.map { h in formatMilliseconds(Double(h.rttMicroseconds) / 1000) } ?? ""
         },
         Column(title: "LAST_RECV", maxWidth: 9, rightAligned: true) { r in
-            r.socket?.health.map { h in formatSeconds(UInt64(h.lastReceiveMilliseconds) / 1000) } ?? ""
+            r.socket?.health.map { h in String(h.lastReceiveMilliseconds / 1000) } ?? ""
         },
     ]
-    static let info = Column(title: "INFO", maxWidth: Int.max) { r in oneLine(r.session?.row.info ?? "") }
+    static let info = Column(title: "INFO", maxWidth: Int.max) { r in TerminalText.oneLine(r.session?.row.info ?? "") }
 
     /// The chosen columns and their widths for `width` terminal columns: each column, in order,
     /// as wide as its widest cell (capped), while it fits; from DB on, only while INFO keeps 20
     /// columns; INFO gets what remains (at least 10), else is left out. Two columns come first:
     /// ">" on the cursor's row, "*" on marked rows (readable without colour or reverse video).
-    static func fit(_ rows: [TopRow], width: Int) -> [(Column, Int)] {
-        var chosen: [(Column, Int)] = []
+    /// `cells[row][column]` holds each row's cells of ``columns`` then INFO, escaped; the result
+    /// is each chosen column's index there and width.
+    static func fit(_ cells: [[String]], width: Int) -> [(Int, Int)] {
+        var chosen: [(Int, Int)] = []
         var used = 2
         for (i, c) in columns.enumerated() {
             var w = c.title.count
-            for r in rows { w = max(w, TerminalText.escape(c.cell(r)).count); if w >= c.maxWidth { w = c.maxWidth; break } }
+            for r in cells { w = max(w, r[i].count); if w >= c.maxWidth { w = c.maxWidth; break } }
             let keepForInfo = i >= firstOptional ? 21 : 0
             if used + 1 + w + keepForInfo > width {
                 if i < firstOptional { break } else { continue }
             }
-            chosen.append((c, w))
+            chosen.append((i, w))
             used += 1 + w
         }
-        if width - used - 1 >= 10 { chosen.append((info, width - used - 1)) }
+        if width - used - 1 >= 10 { chosen.append((columns.count, width - used - 1)) }
         return chosen
     }
 
     /// The index of DB in ``columns``: the ones before it come first, INFO next.
     static let firstOptional = 8
 
-    /// The column titles and one line per row, each exactly `width` characters or fewer.
+    /// The column titles and one line per row, each exactly `width` characters or fewer. Each
+    /// cell is made and escaped once.
     public static func table(_ rows: [TopRow], marks: Set<RowKey>, cursor: RowKey?, width: Int) -> (header: String, lines: [String]) {
-        let cols = fit(rows, width: width)
-        func line(_ cells: [String], mark: String) -> String {
+        let all = columns + [info]
+        let cells = rows.map { r in all.map { TerminalText.escape($0.cell(r)) } }
+        let cols = fit(cells, width: width)
+        func line(_ row: [String], mark: String) -> String {
             var s = mark
-            for (i, (c, w)) in cols.enumerated() {
-                var v = cells[i]
+            for (n, (i, w)) in cols.enumerated() {
+                var v = row[i]
                 if v.count > w { v = String(v.prefix(max(0, w - 1))) + "~" }
                 let pad = String(repeating: " ", count: max(0, w - v.count))
-                s += " " + (c.rightAligned ? pad + v : (i == cols.count - 1 ? v : v + pad))
+                s += " " + (all[i].rightAligned ? pad + v : (n == cols.count - 1 ? v : v + pad))
             }
             return s
         }
-        let header = line(cols.map { $0.0.title }, mark: "  ")
-        let lines = rows.map { r in
-            line(cols.map { TerminalText.escape($0.0.cell(r)) },
-                 mark: (r.key == cursor ? ">" : " ") + (marks.contains(r.key) ? "*" : " "))
+        let header = line(all.map(\.title), mark: "  ")
+        let lines = zip(rows, cells).map { r, row in
+            line(row, mark: (r.key == cursor ? ">" : " ") + (marks.contains(r.key) ? "*" : " "))
         }
         return (header, lines)
     }
@@ -145,16 +149,10 @@ public enum TopLayout {
         s == s.rounded() ? "\(Int(s)) s" : "\(s) s"
     }
 
-    static func formatSeconds(_ s: UInt64) -> String { String(s) }
-
     static func formatDuration(_ s: UInt64) -> String {
         let d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60
         if d > 0 { return "\(d)d\(h)h" }
         if h > 0 { return "\(h)h\(m)m" }
         return m > 0 ? "\(m)m\(s % 60)s" : "\(s)s"
-    }
-
-    static func oneLine(_ s: String) -> String {
-        String(s.map { $0.isNewline || $0 == "\t" ? " " : $0 })
     }
 }

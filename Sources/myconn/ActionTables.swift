@@ -54,7 +54,7 @@ enum ActionTables {
 
     static func sessionCells(_ s: ProcessListRow) -> [String] {
         [String(s.id), s.user ?? "", s.host ?? "", s.command ?? "", s.time.map { String($0) } ?? "", s.state ?? "",
-         TableReport.oneLine(s.info ?? "")]
+         TerminalText.oneLine(s.info ?? "")]
     }
 
     static func killResult(_ outcomes: [ActionOutcome<SQLKill.Detail>]) -> String {

@@ -29,7 +29,7 @@ enum TableReport {
             let health = wide ? healthCells(s.socket?.health) : []
             let zombie = s.zombie.map(\.rawValue).joined(separator: ",")
             return sql + [transport] + kernelCells(s.socket) + health + (clients ? [clientCell(s.socket)] : [])
-                + [zombie, oneLine(r.info ?? "")]
+                + [zombie, TerminalText.oneLine(r.info ?? "")]
         }
         out += table(header: header, rows: rows, width: width, shrinkable: [header.count - 1, 6, 2])
         let reasons = report.sessions.filter { $0.unresolved != nil && $0.transport != nil }
@@ -106,12 +106,6 @@ enum TableReport {
             return s + "\n"
         }
         return line(header) + rows.map(line).joined()
-    }
-
-    /// A statement on one line: newlines and tabs become spaces (other control characters are
-    /// the escaper's).
-    static func oneLine(_ s: String) -> String {
-        String(s.map { $0.isNewline || $0 == "\t" ? " " : $0 })
     }
 }
 
