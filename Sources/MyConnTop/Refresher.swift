@@ -8,7 +8,10 @@ import SystemPackage
 /// snapshot (``latest``).
 final class Refresher: @unchecked Sendable {
     struct Shared {
-        var latest: Snapshot?
+        /// Made ready for the table here (rows, index, counts), not on the loop's thread.
+        var latest: PreparedSnapshot?
+        /// What the loop let go of, freed here: 10,000 rows take milliseconds to free.
+        var released: [PreparedSnapshot] = []
         var interval: Double
         var paused = false
         var stop = false
@@ -42,14 +45,17 @@ final class Refresher: @unchecked Sendable {
         OSThread<Void>.lowerPriority(by: 10)
         var last = -Double.infinity
         while true {
-            let (stop, due, details) = shared.withLock { s -> (Bool, Bool, UInt64?) in
+            let (stop, due, details, released) = shared.withLock { s -> (Bool, Bool, UInt64?, [PreparedSnapshot]) in
+                let released = s.released
+                s.released = []
                 let due = s.now || (!s.paused && Deadline.now() - last >= s.interval)
                 if due {
                     s.now = false
                     s.refreshingSince = Deadline.now()
                 }
-                return (s.stop, due, s.detailsFor)
+                return (s.stop, due, s.detailsFor, released)
             }
+            _ = consume released
             if stop {
                 shared.withLock { $0.finished = true }
                 return
@@ -59,18 +65,33 @@ final class Refresher: @unchecked Sendable {
                 continue
             }
             last = Deadline.now()
-            let snap = taker.take(clients: details != nil)
+            let snap = PreparedSnapshot(taker.take(clients: details != nil))
             let trx = details.map { ($0, taker.transaction(of: $0)) }
-            shared.withLock { s in
+            let replaced = shared.withLock { s in
+                let replaced = s.latest
                 s.latest = snap
                 if let trx { s.transaction = trx }
                 s.refreshingSince = nil
+                return replaced
             }
+            _ = consume replaced  // one the loop never took (it was busy): freed here too
         }
     }
 
-    func latest(after sequence: UInt64) -> Snapshot? {
-        shared.withLock { s in s.latest.flatMap { $0.sequence > sequence ? $0 : nil } }
+    /// The newest snapshot, when it is newer than `sequence`: taken out, so that the loop holds
+    /// the only copy and hands it back through ``release(_:)``.
+    func latest(after sequence: UInt64) -> PreparedSnapshot? {
+        shared.withLock { s in
+            guard let p = s.latest, p.snapshot.sequence > sequence else { return nil }
+            s.latest = nil
+            return p
+        }
+    }
+
+    /// Gives what the loop no longer shows to this thread to free.
+    func release(_ p: PreparedSnapshot?) {
+        guard let p else { return }
+        shared.withLock { $0.released.append(p) }
     }
 
     func set(_ change: (inout Shared) -> Void) { shared.withLock { change(&$0) } }

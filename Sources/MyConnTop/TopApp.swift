@@ -93,16 +93,25 @@ public final class TopApp {
 
     func loop(_ screen: TopScreen, signals: DeferredSignals) {
         var seen: UInt64 = 0
+        // A frame is drawn when something it shows changed, and at least once a second (the
+        // header's "refreshing for" counter); not on every pass of the 50 ms key wait.
+        var dirty = true
+        var drawnAt = -Double.infinity
+        var question: String?
         while true {
             if let s = signals.take(), quitting == nil { quitting = s }
             if let snap = refresher.latest(after: seen) {
-                seen = snap.sequence
-                model.apply(snap)
+                seen = snap.snapshot.sequence
+                refresher.release(model.apply(snap))
+                dirty = true
             }
             if let done = worker.finished() {
                 status = done.text
                 if let s = done.interruptedBy, quitting == nil { quitting = s }
+                dirty = true
             }
+            let q = worker.question
+            if q != question { question = q; dirty = true }
             if quitting != nil {
                 // Never leave an action half done: a pending question is answered no, a running
                 // action is waited for.
@@ -112,7 +121,11 @@ public final class TopApp {
                 refresher.stop()
                 return
             }
-            draw(screen)
+            if dirty || Deadline.now() - drawnAt >= 1 {
+                draw(screen)
+                drawnAt = Deadline.now()
+                dirty = false
+            }
             let k = screen.key()
             if k == ERR { continue }
             if !handle(k, screen: screen) {
@@ -120,6 +133,9 @@ public final class TopApp {
                 refresher.stop()
                 return
             }
+            // The key's effect first; a snapshot that came meanwhile is applied after.
+            draw(screen)
+            drawnAt = Deadline.now()
         }
     }
 
@@ -351,7 +367,7 @@ public final class TopApp {
     }
 
     func details(_ key: RowKey) -> [String] {
-        guard let row = model.allRows.first(where: { $0.key == key }) else { return ["that row is gone (Esc: back)"] }
+        guard let row = model.row(key) else { return ["that row is gone (Esc: back)"] }
         let trx = refresher.read { $0.transaction }
         return TopDetails.lines(row, transaction: trx, clientsLookedUp: model.snapshot?.report?.clientsLookedUp ?? false)
     }

@@ -76,7 +76,7 @@ public enum TopLayout {
 
     /// The column titles and one line per row, each exactly `width` characters or fewer. Each
     /// cell is made and escaped once.
-    public static func table(_ rows: [TopRow], marks: Set<RowKey>, cursor: RowKey?, width: Int) -> (header: String, lines: [String]) {
+    public static func table<Rows: Collection<TopRow>>(_ rows: Rows, marks: Set<RowKey>, cursor: RowKey?, width: Int) -> (header: String, lines: [String]) {
         let all = columns + [info]
         let cells = rows.map { r in all.map { TerminalText.escape($0.cell(r)) } }
         let cols = fit(cells, width: width)
@@ -119,17 +119,11 @@ public enum TopLayout {
         if let p = server.port { first += "  port \(p)" }
         if let up = snap.uptimeSeconds { first += "  up \(formatDuration(up))" }
         first += "  |  " + refresh
-        var byCommand: [String: Int] = [:]
-        var byZombie: [String: Int] = [:]
-        for s in report.sessions {
-            byCommand[s.row.command ?? "?", default: 0] += 1
-            for z in s.zombie { byZombie[z.rawValue, default: 0] += 1 }
+        // Counted on the refresher's thread, once per snapshot (PreparedSnapshot).
+        func counts(_ d: [(name: String, count: Int)]) -> String {
+            d.map { "\(TerminalText.escape($0.name)) \($0.count)" }.joined(separator: ", ")
         }
-        for k in report.unmatchedSockets { for z in k.zombie ?? [] { byZombie[z.rawValue, default: 0] += 1 } }
-        func counts(_ d: [String: Int]) -> String {
-            d.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-                .map { "\(TerminalText.escape($0.key)) \($0.value)" }.joined(separator: ", ")
-        }
+        let byCommand = model.commandCounts, byZombie = model.zombieCounts
         var second = server.sql ? "sessions \(report.sessions.count)" + (byCommand.isEmpty ? "" : ": " + counts(byCommand)) : "sessions unknown (no SQL)"
         second += "  |  zombies " + (byZombie.isEmpty ? "0" : counts(byZombie))
         second += "  |  unmatched sockets \(report.unmatchedSockets.count)"

@@ -39,10 +39,12 @@ public enum SortColumn: String, CaseIterable, Sendable {
 /// tested without a screen.
 public struct TopModel {
     public private(set) var snapshot: Snapshot?
+    /// The last snapshot with a report, made ready on the refresher's thread.
+    private var source: PreparedSnapshot?
     /// Every row of the snapshot, before filters, made once per snapshot.
-    public private(set) var allRows: [TopRow] = []
+    public var allRows: [TopRow] { source?.rows ?? [] }
     /// The rows shown, filtered and sorted.
-    public private(set) var rows: [TopRow] = []
+    public private(set) var rows = TopRows()
     /// The row under the cursor, by key: it stays on its session across refreshes.
     public private(set) var cursor: RowKey?
     public private(set) var marks: Set<RowKey> = []
@@ -58,23 +60,23 @@ public struct TopModel {
 
     public init() {}
 
+    /// Sessions by COMMAND and zombies by class in the last report, most first.
+    public var commandCounts: [(name: String, count: Int)] { source?.commandCounts ?? [] }
+    public var zombieCounts: [(name: String, count: Int)] { source?.zombieCounts ?? [] }
+
     /// Takes a new snapshot; the cursor stays on its row (or near where it was), marks of rows
     /// that are gone are dropped. A snapshot with no report (server unavailable) keeps the rows.
-    public mutating func apply(_ snapshot: Snapshot) {
-        self.snapshot = snapshot
-        guard let report = snapshot.report else { return }
-        allRows = Self.rows(of: report)
-        recompute()
-    }
+    public mutating func apply(_ snapshot: Snapshot) { _ = apply(PreparedSnapshot(snapshot)) }
 
-    static func rows(of report: ListReport) -> [TopRow] {
-        var out: [TopRow] = []
-        out.reserveCapacity(report.sessions.count + report.unmatchedSockets.count)
-        for s in report.sessions { out.append(TopRow(key: .session(s.row.id), session: s, socket: s.socket)) }
-        for k in report.unmatchedSockets {
-            if let inode = k.inode { out.append(TopRow(key: .socket(inode: inode), session: nil, socket: k)) }
-        }
-        return out
+    /// As `apply(_ snapshot:)`, with the rows made elsewhere. - Returns: the prepared snapshot
+    /// this one replaces, for the caller to let go of where freeing 10,000 rows costs no key.
+    public mutating func apply(_ prepared: PreparedSnapshot) -> PreparedSnapshot? {
+        snapshot = prepared.snapshot
+        guard prepared.snapshot.report != nil else { return nil }
+        let old = source
+        source = prepared
+        recompute()
+        return old
     }
 
     /// Sets the filter from a regular expression (case-insensitive) over user, host, db, state
@@ -109,7 +111,14 @@ public struct TopModel {
     public mutating func toggleHideIdle() { hideIdle.toggle(); recompute() }
     public mutating func reverse() { reversed.toggle(); recompute() }
 
-    public var cursorRow: Int? { cursor.flatMap { c in rows.firstIndex { $0.key == c } } }
+    /// The row of `key` in the last report, shown or not.
+    public func row(_ key: RowKey) -> TopRow? { source?.index[key].map { allRows[$0] } }
+
+    public var cursorRow: Int? {
+        guard let c = cursor else { return nil }
+        if cursorIndex < rows.count && rows[cursorIndex].key == c { return cursorIndex }
+        return rows.firstIndex { $0.key == c }
+    }
 
     /// Moves the cursor by `delta` rows (PgUp/PgDn pass a page), clamped to the table.
     public mutating func move(by delta: Int) {
@@ -142,15 +151,16 @@ public struct TopModel {
         cursorIndex = i
     }
 
-    /// Filters and sorts ``allRows`` into ``rows``. Each row's sort key is read once and the
-    /// indices sorted by it: a key answers within milliseconds at 10,000 sessions.
+    /// Filters and sorts ``allRows`` into ``rows``, as indices. Each row's sort key is read once
+    /// and the indices sorted by it: a key answers within milliseconds at 10,000 sessions.
     mutating func recompute() {
-        var kept = allRows.indices.filter { keep(allRows[$0]) }
+        let all = allRows
+        var kept = all.indices.filter { keep(all[$0]) }
         sortIndices(&kept)
-        let rows = kept.map { allRows[$0] }
-        self.rows = rows
-        let present = Set(rows.map(\.key))
-        marks = marks.filter { present.contains($0) }
+        rows = TopRows(base: all, order: kept)
+        if !marks.isEmpty, let index = source?.index {
+            marks = marks.filter { k in index[k].map { keep(all[$0]) } ?? false }
+        }
         if let c = cursor, let i = rows.firstIndex(where: { $0.key == c }) {
             cursorIndex = i
         } else if !rows.isEmpty {

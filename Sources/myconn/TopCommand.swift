@@ -94,7 +94,10 @@ struct TopCommand: ContainerResolving {
             for _ in 0..<max(1, n) {
                 let snap = taker.take()
                 guard snap.mode == .sql, let report = snap.report else { throw Failure(.cannotConnect, "a refresh had no SQL: \(snap.mode)") }
-                print("\(snap.milliseconds) \(report.sessions.count)")
+                // A refresh is the look and the rows made from it, as on top's refresh thread.
+                let started = Deadline.now()
+                let prepared = PreparedSnapshot(snap)
+                print("\(snap.milliseconds + (Deadline.now() - started) * 1000) \(prepared.snapshot.report?.sessions.count ?? report.sessions.count)")
             }
             return
         }
