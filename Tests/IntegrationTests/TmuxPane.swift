@@ -132,3 +132,27 @@ struct TopScreenText {
     var bottom: String { lines.last { !$0.isEmpty } ?? "" }
     func contains(_ text: String) -> Bool { lines.contains { $0.contains(text) } }
 }
+
+extension TmuxPane {
+    /// Moves the cursor onto session `id`, one key at a time, each move seen on screen before
+    /// the next key (keys sent ahead of the screen would overshoot).
+    func moveCursor(to id: UInt64) throws {
+        var last: [String] = []
+        for _ in 0..<40 {
+            last = try screen()
+            let s = TopScreenText(last)
+            if s.cursorID == id { return }
+            guard let at = s.rows.firstIndex(where: \.cursor), let want = s.rows.firstIndex(where: { $0.id == id }) else {
+                usleep(50_000)
+                continue
+            }
+            let before = s.rows[at].id
+            try keys(want > at ? "Down" : "Up")
+            for _ in 0..<40 {
+                usleep(25_000)
+                if TopScreenText(try screen()).cursorID != before { break }
+            }
+        }
+        Issue.record("the cursor never reached session \(id); the screen:\n\(last.joined(separator: "\n"))")
+    }
+}

@@ -31,27 +31,7 @@ extension RealServer {
             try pane.wait("the table again") { !TopScreenText($0).rows.isEmpty }
         }
 
-        /// Moves the cursor onto session `id`, one key at a time, each move seen on screen before
-        /// the next key (keys sent ahead of the screen would overshoot).
-        func cursor(to id: UInt64, _ pane: TmuxPane) throws {
-            var last: [String] = []
-            for _ in 0..<40 {
-                last = try pane.screen()
-                let s = TopScreenText(last)
-                if s.cursorID == id { return }
-                guard let at = s.rows.firstIndex(where: \.cursor), let want = s.rows.firstIndex(where: { $0.id == id }) else {
-                    usleep(50_000)
-                    continue
-                }
-                let before = s.rows[at].id
-                try pane.keys(want > at ? "Down" : "Up")
-                for _ in 0..<40 {
-                    usleep(25_000)
-                    if TopScreenText(try pane.screen()).cursorID != before { break }
-                }
-            }
-            Issue.record("the cursor never reached session \(id); the screen:\n\(last.joined(separator: "\n"))")
-        }
+        func cursor(to id: UInt64, _ pane: TmuxPane) throws { try pane.moveCursor(to: id) }
 
         @Test("ids and fds on screen equal the oracle's; filter, sort, and the cursor staying on its session across refreshes")
         func screenIsExact() throws {
@@ -352,56 +332,6 @@ extension RealServer {
             try pane.wait("nine sockets") { TopScreenText($0).rows.count == 9 }
             try pane.keys("q")
             try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
-        }
-
-        @Test("rows coloured by zombie class (--idle 0: every Sleep session is idle), none with NO_COLOR; d sets the interval, p pauses, ? shows the keys")
-        func coloursAndKeys() throws {
-            let server = try TestServer()
-            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp4:busy:1"])
-            defer { withExtendedLifetime(clients) {} }
-            for noColor in [false, true] {
-                let pane = try TmuxPane()
-                let env = noColor ? "NO_COLOR=1 " : ""
-                try pane.shell(env + ([productsDir.appendingPathComponent("myconn").path, "top", "--no-defaults", "-uroot", "-S", server.socketPath,
-                                       "--audit-log", audit, "--idle", "0", "--interval", "0.3"]).joined(separator: " ") + "; echo TOP_EXIT=$?")
-                try pane.wait("the idle zombies") { $0.contains { $0.contains("zombies idle 2") } }
-                // capture-pane -e keeps the colours as SGR sequences: 35 is magenta (ncurses may
-                // write it as 35 or as 38;5;5).
-                let sgr = try run(TmuxPane.tmux, ["-L", pane.server, "capture-pane", "-e", "-p", "-t", "t"]).stdout
-                let idleLines = sgr.split(separator: "\n").filter { $0.contains(" idle ") || $0.hasSuffix(" idle") || $0.contains("idle\u{1B}") }
-                let coloured = idleLines.contains { $0.contains("[35m") || $0.contains(";35m") || $0.contains("38;5;5m") }
-                #expect(coloured != noColor, "idle rows magenta \(noColor ? "not " : "")expected: \(idleLines)")
-                if noColor { #expect(!sgr.contains("[31m") && !sgr.contains("[35m") && !sgr.contains("[32m") && !sgr.contains("[33m")) }
-                // Details of an idle session name the class and its rule.
-                try cursor(to: clients.sessions[0].id, pane)
-                try pane.keys("Enter")
-                try pane.wait("the rule") { $0.contains { $0.contains("idle") && $0.contains("Sleep for at least --idle seconds") } }
-                try back(pane)
-                try pane.keys("d")
-                try pane.type("5")
-                try pane.keys("Enter")
-                try pane.wait("the interval") { $0.contains { $0.contains("every 5 s") } }
-                try pane.keys("p")
-                try pane.wait("paused") { $0.contains { $0.contains("(paused: p)") } }
-                try pane.keys("?")
-                try pane.wait("the keys") { $0.contains { $0.hasPrefix("KEYS") } }
-                try pane.keys("x")
-                try pane.keys("q")
-                try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
-            }
-        }
-
-        @Test("without a terminal, or with a TERM terminfo does not know, top refuses in one line and points to list")
-        func noTerminal() throws {
-            let r = try myconn(["top", "--no-defaults", "-uroot"])
-            #expect(r.status == 64)
-            #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains("myconn list"), "\(r.stderr)")
-            let server = try TestServer()
-            let pane = try TmuxPane(width: 120, height: 20)
-            try pane.shell("TERM=no-such-terminal \(productsDir.appendingPathComponent("myconn").path) top --no-defaults -uroot -S \(server.socketPath) --audit-log \(audit); echo TOP_EXIT=$?")
-            let s = try pane.wait("the refusal") { $0.contains { $0.hasPrefix("TOP_EXIT=") } }
-            #expect(s.contains { $0.contains("myconn: TERM=no-such-terminal is not a terminal type") }, "\(s)")
-            #expect(s.contains("TOP_EXIT=64"))
         }
     }
 }
