@@ -23,6 +23,11 @@ public struct ConnectionOptions: Sendable, Equatable {
     /// The deadline of each read and each write after the connect (`MYSQL_OPT_READ_TIMEOUT`,
     /// `MYSQL_OPT_WRITE_TIMEOUT`); nil: none, a round trip may wait forever.
     public var readTimeoutSeconds: UInt32?
+    /// The default database (`mysql_real_connect`'s `db`); nil: none.
+    public var database: String?
+    /// The `program_name` connection attribute the server keeps in
+    /// `performance_schema.session_connect_attrs`; nil: libmariadb's own attributes only.
+    public var programName: String?
 
     public init(host: String? = nil, port: UInt32? = nil, user: String? = nil, password: String? = nil,
                 socket: String? = nil, transport: TransportProtocol? = nil, defaultsFile: String? = nil,

@@ -38,7 +38,10 @@ public final class MySQLConnection {
                 var proto = transport == .tcp ? MYSQL_PROTOCOL_TCP.rawValue : MYSQL_PROTOCOL_SOCKET.rawValue
                 mysql_options(h, MYSQL_OPT_PROTOCOL, &proto)
             }
-            let ok = mysql_real_connect(h, options.host, options.user, options.password, nil,
+            if let program = options.programName {
+                mysql_options4(h, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", program)
+            }
+            let ok = mysql_real_connect(h, options.host, options.user, options.password, options.database,
                                         options.port ?? 0, options.socket, 0)
             if ok == nil {
                 let code = mysql_errno(h)

@@ -142,6 +142,21 @@ extension MySQLConnection {
         return out
     }
 
+    /// Each session's `program_name` connection attribute
+    /// (`performance_schema.session_connect_attrs`); nil when performance_schema is off, where
+    /// the server keeps no attributes to read.
+    public func programNames() throws(MySQLError) -> [UInt64: String]? {
+        let on = try query("SELECT @@performance_schema").rows.first?.first.flatMap { $0 }
+        guard on == "1" || on?.uppercased() == "ON" else { return nil }
+        let r = try query("""
+            SELECT PROCESSLIST_ID, ATTR_VALUE FROM performance_schema.session_connect_attrs \
+            WHERE ATTR_NAME = 'program_name'
+            """)
+        var out: [UInt64: String] = [:]
+        for row in r.rows { if let id = UInt64(row[0] ?? ""), let v = row[1] { out[id] = v } }
+        return out
+    }
+
     static func row(_ r: [String?]) -> ProcessListRow? {
         guard let id = UInt64(r[0] ?? "") else { return nil }
         return ProcessListRow(id: id, user: r[1], host: r[2], db: r[3], command: r[4],

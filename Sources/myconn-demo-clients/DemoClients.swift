@@ -24,6 +24,8 @@ struct DemoClients: ParsableCommand {
     @Option(name: .long, help: "Unix socket path for unix sessions.") var socket: String?
     @Option(name: .long) var user = "root"
     @Option(name: .long) var password: String?
+    @Option(name: .long, help: "The default database of every session.") var database: String?
+    @Option(name: .long, help: "The program_name connection attribute of every session.") var program: String?
     @Option(name: .long, parsing: .singleValue,
             help: """
                 TRANSPORT:KIND:COUNT, TRANSPORT tcp4|tcp6|unix (repeatable). KIND: idle (held open; SELECT 1 once at the end); busy (SELECT SLEEP(n) \
@@ -52,6 +54,8 @@ struct DemoClients: ParsableCommand {
                 throw ValidationError("--sessions takes TRANSPORT:KIND:COUNT, got \(spec)")
             }
             var options = ConnectionOptions(user: user, password: password, noDefaults: true)
+            options.database = database
+            options.programName = program
             switch parts[0] {
             case "tcp4": options.host = host4; options.port = port; options.transport = .tcp
             case "tcp6": options.host = host6; options.port = port; options.transport = .tcp

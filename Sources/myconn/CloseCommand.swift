@@ -53,13 +53,13 @@ struct CloseCommand: ContainerResolving {
         """)
     var rawClose = false
 
-    @OptionGroup var selection: ZombieSelection
+    @OptionGroup var selection: Selection
 
     func validate() throws {
         try SocketTargets.validate(ids: ids, kernel: kernel, fds: fd, selection: selection)
         if rawClose && method != .ptrace { throw ValidationError("--raw-close is a ptrace injection; it takes no other --method") }
-        if killAfter && ids.isEmpty && selection.zombie == nil {
-            throw ValidationError("--kill-after kills sessions: name session ids or --zombie (--peer and --fd name sockets)")
+        if killAfter && ids.isEmpty && !selection.isGiven {
+            throw ValidationError("--kill-after kills sessions: name session ids, --zombie or matchers (--peer and --fd name sockets)")
         }
     }
 

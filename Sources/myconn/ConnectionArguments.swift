@@ -153,10 +153,13 @@ struct ConnectionArguments: ParsableArguments {
             }
             pw = typed
         }
-        return ConnectionOptions(host: host, port: port, user: user, password: pw, socket: socket,
-                                 transport: transport, defaultsFile: defaultsFile,
-                                 defaultsExtraFile: defaultsExtraFile, noDefaults: noDefaults,
-                                 connectTimeoutSeconds: connectTimeout, readTimeoutSeconds: readTimeout == 0 ? nil : readTimeout)
+        var options = ConnectionOptions(host: host, port: port, user: user, password: pw, socket: socket,
+                                        transport: transport, defaultsFile: defaultsFile,
+                                        defaultsExtraFile: defaultsExtraFile, noDefaults: noDefaults,
+                                        connectTimeoutSeconds: connectTimeout, readTimeoutSeconds: readTimeout == 0 ? nil : readTimeout)
+        // What a DBA sees in session_connect_attrs for myconn's own session.
+        options.programName = "myconn"
+        return options
     }
 }
 

@@ -22,6 +22,8 @@ enum ExitStatus: Int32 {
     case interrupted = 13
     /// `--container`: the engine's API socket cannot be reached, or its reply is not understood.
     case containerEngine = 14
+    /// The matchers (`--match-*`, `--client`, `--program`) selected no session: nothing touched.
+    case noMatch = 15
     case usage = 64
 
     static let helpText = """
@@ -33,7 +35,8 @@ enum ExitStatus: Int32 {
         9 the method is not available here (nothing touched); 10 the audit log cannot be written \
         (before acting: nothing touched); 11 probe found a client dead; 12 not confirmed at the \
         prompt (nothing touched); 13 interrupted by a signal during the wait (acted; recorded as \
-        interrupted); 14 the container engine cannot be asked (--container); 64 bad arguments; \
+        interrupted); 14 the container engine cannot be asked (--container); 15 the matchers (--match-*, --client, \
+        --client-port, --program) selected no session (nothing touched); 64 bad arguments; \
         1 anything else.
         """
 

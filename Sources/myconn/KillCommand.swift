@@ -12,7 +12,7 @@ struct KillCommand: ContainerResolving {
     @Argument(help: "Session ids.")
     var ids: [UInt64] = []
 
-    @OptionGroup var selection: ZombieSelection
+    @OptionGroup var selection: Selection
 
     @Option(name: .long, help: "mysqld's pid, for --zombie (verified).")
     var pid: Int32?
@@ -27,7 +27,7 @@ struct KillCommand: ContainerResolving {
     @OptionGroup var action: ActionArguments
 
     func validate() throws {
-        if ids.isEmpty == (selection.zombie == nil) { throw ValidationError("name session ids, or --zombie CLASS (not both)") }
+        if ids.isEmpty == !selection.isGiven { throw ValidationError("name session ids, or --zombie CLASS and/or matchers (--match-*, --client, --program), not both") }
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
     }
 
@@ -41,17 +41,14 @@ struct KillCommand: ContainerResolving {
         try action.requireConfirmable(verb: "kill")
         let conn = try connection.connect()
         var ids = self.ids
-        if let classes = selection.classes {
-            do {
-                var lister = Lister(requestedPID: pid)
-                lister.forcePID = force
-                lister.idleSeconds = selection.idle
-                let report = try lister.run(source: conn)
-                ids = report.sessions.filter { !Set($0.zombie).isDisjoint(with: classes) }.map(\.row.id)
-            } catch {
-                throw Failure(error)
+        if selection.isGiven {
+            let report = try SocketTargets.listReport(conn, pid: pid, force: force, idle: selection.idle)
+            let chosen = try selection.selection().select(report, programs: try SocketTargets.programs(selection, conn))
+            ids = chosen.sessions.map(\.row.id)
+            if ids.isEmpty {
+                if selection.anyMatcher { throw Failure(.noMatch, "no session matches \(selection.summary); nothing touched") }
+                printError("myconn: no \(selection.zombie ?? "") zombie sessions; nothing to do")
             }
-            if ids.isEmpty { printError("myconn: no \(selection.zombie ?? "") zombie sessions; nothing to do") }
         }
         let targets: [ActionTarget]
         do { targets = try TargetResolver.sessions(ids, on: conn) } catch { throw Failure(error) }

@@ -37,7 +37,7 @@ struct ProbeCommand: ContainerResolving {
 
     @OptionGroup var kernel: KernelTargetOptions
 
-    @OptionGroup var selection: ZombieSelection
+    @OptionGroup var selection: Selection
 
     func validate() throws {
         try SocketTargets.validate(ids: ids, kernel: kernel, fds: nil, selection: selection)

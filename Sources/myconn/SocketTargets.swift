@@ -33,21 +33,22 @@ struct SocketTargets {
     let connection: MySQLConnection?
 
     /// The checks on how targets are named. `fds` is nil for a command without `--fd`.
-    static func validate(ids: [UInt64], kernel: KernelTargetOptions, fds: [Int32]?, selection: ZombieSelection) throws {
+    static func validate(ids: [UInt64], kernel: KernelTargetOptions, fds: [Int32]?, selection: Selection) throws {
         let kernelOptions = fds == nil ? "--peer" : "--peer/--fd"
         let byKernel = !kernel.peer.isEmpty || !(fds ?? []).isEmpty
-        let selectors = [!ids.isEmpty, byKernel, selection.zombie != nil].filter { $0 }.count
-        if selectors == 0 { throw ValidationError("name targets: session ids, --zombie CLASS, or \(kernelOptions)") }
-        if selectors > 1 { throw ValidationError("give one of: session ids, --zombie, \(kernelOptions)") }
+        let selectors = [!ids.isEmpty, byKernel, selection.isGiven].filter { $0 }.count
+        if selectors == 0 { throw ValidationError("name targets: session ids, --zombie CLASS, --match-*/--client/--program, or \(kernelOptions)") }
+        if selectors > 1 { throw ValidationError("give one of: session ids, --zombie and matchers (--match-*, --client, --program), \(kernelOptions)") }
         if (fds ?? []).contains(where: { $0 < 0 }) { throw ValidationError("--fd must be a descriptor number (0 or more)") }
     }
 
-    /// Resolves the targets (after ``validate(ids:kernel:fds:selection:)``). `--zombie` finding
-    /// nothing with a socket gives no targets (said on stderr, with `purpose`: "cut", "probe").
-    static func resolve(ids: [UInt64], kernel: KernelTargetOptions, fds: [Int32], selection: ZombieSelection,
+    /// Resolves the targets (after ``validate(ids:kernel:fds:selection:)``). `--zombie` alone
+    /// finding nothing with a socket gives no targets (said on stderr, with `purpose`: "cut",
+    /// "probe"); matchers finding nothing are a failure (``ExitStatus/noMatch``).
+    static func resolve(ids: [UInt64], kernel: KernelTargetOptions, fds: [Int32], selection: Selection,
                         connection: ConnectionArguments, purpose: String) throws -> SocketTargets {
         let peers = kernel.peer.compactMap(parsePeer)
-        if ids.isEmpty && selection.classes == nil {
+        if ids.isEmpty && !selection.isGiven {
             var conn: MySQLConnection?
             var pid = kernel.pid
             if pid == nil {
@@ -65,16 +66,8 @@ struct SocketTargets {
             }
         }
         let conn = try connection.connect()
-        let report: ListReport
-        do {
-            var lister = Lister(requestedPID: kernel.pid, kernelSource: kernel.source)
-            lister.forcePID = kernel.force
-            lister.idleSeconds = selection.idle
-            report = try lister.run(source: conn)
-        } catch {
-            throw Failure(error)
-        }
-        guard let classes = selection.classes else {
+        let report = try listReport(conn, pid: kernel.pid, force: kernel.force, source: kernel.source, idle: selection.idle)
+        guard selection.isGiven else {
             do {
                 return SocketTargets(targets: try TargetResolver.fromSessions(ids, report: report, selfID: report.selfConnectionID),
                                      connection: conn)
@@ -82,12 +75,40 @@ struct SocketTargets {
                 throw Failure(error)
             }
         }
-        let found = TargetResolver.fromZombies(classes, report: report)
+        let found = TargetResolver.fromSelection(try selection.selection(), report: report, programs: try programs(selection, conn))
         for s in found.skipped { printError("myconn: warning: session \(s.id) skipped: \(s.why)") }
         if found.targets.isEmpty {
+            if selection.anyMatcher {
+                throw Failure(found.skipped.isEmpty ? .noMatch : .badTarget,
+                              found.skipped.isEmpty ? "no session matches \(selection.summary); nothing touched"
+                                                    : "the sessions matching \(selection.summary) have no proven socket to \(purpose); nothing touched")
+            }
             printError("myconn: no \(selection.zombie ?? "") zombies with a socket to \(purpose); nothing to do")
         }
         return SocketTargets(targets: found.targets, connection: conn)
+    }
+
+    /// The `list` report selections are made from (the same join and proofs).
+    static func listReport(_ conn: MySQLConnection, pid: Int32?, force: Bool, source: KernelSource = .netlink, idle: Int64?) throws -> ListReport {
+        do {
+            var lister = Lister(requestedPID: pid, kernelSource: source)
+            lister.forcePID = force
+            lister.idleSeconds = idle
+            return try lister.run(source: conn)
+        } catch {
+            throw Failure(error)
+        }
+    }
+
+    /// program_name by session, when `--program` asks for it; refused when performance_schema is off.
+    static func programs(_ selection: Selection, _ conn: MySQLConnection) throws -> [UInt64: String] {
+        guard selection.program != nil else { return [:] }
+        let names: [UInt64: String]?
+        do { names = try conn.programNames() } catch { throw Failure(.internalError, "reading session_connect_attrs failed: \(error)") }
+        guard let names else {
+            throw Failure(.badTarget, "--program reads performance_schema.session_connect_attrs, and this server runs with performance_schema=OFF: start it with --performance-schema=ON, or select by --match-user, --match-host or --client")
+        }
+        return names
     }
 
     /// mysqld's pid through our own SQL connection.

@@ -77,21 +77,26 @@ public enum TargetResolver {
     /// skipped, with the reason (an orphan session has no socket to cut: `kill` it).
     public static func fromZombies(_ classes: [ZombieClass], report: ListReport)
         -> (targets: [ActionTarget], skipped: [(id: UInt64, why: String)]) {
+        fromSelection(SessionSelection(classes: classes), report: report)
+    }
+
+    /// Targets for a selection (zombie classes and matchers, all holding): the selected sessions
+    /// with a proven socket, and the selected sockets without a session; sessions without a
+    /// proven socket come back as skipped, with the reason.
+    public static func fromSelection(_ selection: SessionSelection, report: ListReport, programs: [UInt64: String] = [:])
+        -> (targets: [ActionTarget], skipped: [(id: UInt64, why: String)]) {
         guard let pid = report.server.pid else { return ([], []) }
+        let (sessions, sockets) = selection.select(report, programs: programs)
         var targets: [ActionTarget] = []
         var skipped: [(UInt64, String)] = []
-        for s in report.sessions where !Set(s.zombie).isDisjoint(with: classes) {
+        for s in sessions {
             if let ref = s.socket?.reference(pid: pid) {
                 targets.append(ActionTarget(session: s.row, socket: ref))
             } else {
                 skipped.append((s.row.id, s.unresolved ?? "no socket"))
             }
         }
-        for socket in report.unmatchedSockets {
-            guard let zombie = socket.zombie, !Set(zombie).isDisjoint(with: classes),
-                  let ref = socket.reference(pid: pid) else { continue }
-            targets.append(ActionTarget(session: nil, socket: ref))
-        }
+        for socket in sockets { if let ref = socket.reference(pid: pid) { targets.append(ActionTarget(session: nil, socket: ref)) } }
         return (targets, skipped)
     }
 
