@@ -31,9 +31,15 @@ let package = Package(
         // sock_diag codec (requests and replies as bytes, pure) and its client over a transport.
         .target(name: "SockDiag", dependencies: ["SocketModel", .product(name: "SystemPackage", package: "swift-system")]),
         // Thin typed wrappers over socket syscalls; no policy.
+        // libnftables (Debian libnftables-dev) through pkg-config: module map only.
+        .systemLibrary(
+            name: "CNftables",
+            pkgConfig: "libnftables",
+            providers: [.apt(["libnftables-dev"])]
+        ),
         .target(
             name: "LinuxKernel",
-            dependencies: ["CShims", "SocketModel", "SockDiag", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CShims", "CNftables", "SocketModel", "SockDiag", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // The ptrace state machine: stop one thread, inject syscalls, restore, release.
         .target(

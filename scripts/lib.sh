@@ -40,7 +40,8 @@ need_swift() {
 
 # Packages the build and every test need.
 need_build_and_test_packages() {
-    need_packages pkg-config-libmariadb:libmariadb-dev pkg-config-ncursesw:libncurses-dev pkg-config:pkg-config \
+    need_packages pkg-config-libmariadb:libmariadb-dev pkg-config-ncursesw:libncurses-dev pkg-config-libnftables:libnftables-dev \
+        pkg-config:pkg-config nft:nftables \
         /usr/sbin/mariadbd:mariadb-server /usr/bin/mariadb-install-db:mariadb-server \
         /usr/bin/mariadb:mariadb-client ss:iproute2 ip:iproute2 \
         unshare:util-linux nsenter:util-linux runuser:util-linux strace:strace tmux:tmux

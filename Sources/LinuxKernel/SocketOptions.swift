@@ -85,3 +85,12 @@ extension TCPHealth {
         return info
     }
 }
+
+/// The socket's cookie (`getsockopt(SO_COOKIE)`): the kernel's identity of the socket, never
+/// reused while the system runs; sock_diag reports the same number.
+public func socketCookie(fd: Int32) throws(Errno) -> UInt64 {
+    var v: UInt64 = 0
+    var len = socklen_t(MemoryLayout<UInt64>.size)
+    guard getsockopt(fd, SOL_SOCKET, 57 /* SO_COOKIE */, &v, &len) == 0 else { throw Errno(rawValue: errno) }
+    return v
+}

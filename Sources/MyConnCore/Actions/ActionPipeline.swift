@@ -108,10 +108,12 @@ public enum MethodUnavailable: Error, Sendable, Equatable {
     case pidfd(String)
     case destroy(String)
     case sql(String)
+    /// Faults: nftables cannot be used in mysqld's network namespace.
+    case nftables(String)
 
     public var message: String {
         switch self {
-        case .ptrace(let m), .pidfd(let m), .destroy(let m), .sql(let m): return m
+        case .ptrace(let m), .pidfd(let m), .destroy(let m), .sql(let m), .nftables(let m): return m
         }
     }
 }

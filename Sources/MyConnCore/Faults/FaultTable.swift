@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import LinuxKernel
+import ProcFS
+import SystemPackage
+
+/// Why faults cannot be read or changed in mysqld's network namespace.
+public enum FaultError: Error, Sendable, Equatable {
+    /// The namespace cannot be joined (EPERM: not root / no CAP_SYS_ADMIN over it).
+    case namespace(pid: Int32, Errno)
+    /// nftables refused (EPERM there: no CAP_NET_ADMIN in that namespace), with its words.
+    case nftables(String)
+    /// The listing is not the JSON libnftables writes.
+    case listing(String)
+
+    public var message: String {
+        switch self {
+        case .namespace(let pid, let e): return "cannot enter mysqld's network namespace (/proc/\(pid)/ns/net): \(e)"
+        case .nftables(let m): return "nftables: " + TerminalText.oneLine(m).split(separator: " ").joined(separator: " ")
+        case .listing(let m): return "cannot read nftables' listing: \(m)"
+        }
+    }
+}
+
+/// The faults of one mysqld: our nftables table in its network namespace, read and changed
+/// from a thread that joins that namespace for the call (``NetworkNamespace``). Each call is one
+/// nftables transaction; the ruleset is the only state, so every myconn process sees the same.
+public struct FaultTable: Sendable {
+    public let pid: Int32
+
+    public init(pid: Int32) { self.pid = pid }
+
+    /// The namespace's identity, as `/proc/<pid>/ns/net` names it (`net:[4026531840]`).
+    public var namespace: String {
+        var buf = [CChar](repeating: 0, count: 64)
+        let n = readlink("/proc/\(pid)/ns/net", &buf, buf.count - 1)
+        return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "net:[?]"
+    }
+
+    public func list() throws(FaultError) -> [FaultRuleset.Installed] {
+        try inNamespace { nft throws(FaultError) in try Self.list(nft) }
+    }
+
+    /// Adds a fault made by `make` from the next free id, in one transaction with the read that
+    /// chose the id. - Returns: the record as installed, with its rules.
+    public func add(seconds: Double?, _ make: @escaping @Sendable (Int) -> FaultRecord) throws(FaultError) -> FaultRuleset.Installed {
+        try inNamespace { nft throws(FaultError) in
+            let record = make(FaultRuleset.nextID(try Self.list(nft)))
+            do throws(NftError) { try nft.run(FaultRuleset.add(record, seconds: seconds)) } catch { throw .nftables(error.message) }
+            guard let added = try Self.list(nft).first(where: { $0.record.id == record.id }) else {
+                throw .nftables("fault \(record.id) is not in the ruleset after adding it")
+            }
+            return added
+        }
+    }
+
+    /// Removes the faults `which` picks (all when nil), and our table with the last of them.
+    /// - Returns: the faults removed.
+    @discardableResult
+    public func remove(where which: (@Sendable (FaultRuleset.Installed) -> Bool)? = nil) throws(FaultError) -> [FaultRuleset.Installed] {
+        try inNamespace { nft throws(FaultError) in
+            let all = try Self.list(nft)
+            let gone = which.map { all.filter($0) } ?? all
+            let emptyTable = all.isEmpty ? try Self.tableExists(nft) : false
+            guard !gone.isEmpty || emptyTable else { return [] }
+            do throws(NftError) { try nft.run(FaultRuleset.remove(gone, leavingOthers: gone.count < all.count)) } catch { throw .nftables(error.message) }
+            return gone
+        }
+    }
+
+    static func tableExists(_ nft: NftContext) throws(FaultError) -> Bool {
+        let tables: String
+        do throws(NftError) { tables = try nft.run("list tables inet") } catch { throw .nftables(error.message) }
+        return tables.contains("\"name\": \"\(FaultRuleset.table)\"")
+    }
+
+    static func list(_ nft: NftContext) throws(FaultError) -> [FaultRuleset.Installed] {
+        guard try tableExists(nft) else { return [] }
+        let text: String
+        do throws(NftError) { text = try nft.run("list table inet \(FaultRuleset.table)") } catch { throw .nftables(error.message) }
+        do { return try FaultRuleset.parse(listing: text) } catch { throw .listing(String(describing: error)) }
+    }
+
+    private func inNamespace<T: Sendable>(_ body: @escaping @Sendable (NftContext) throws(FaultError) -> T) throws(FaultError) -> T {
+        let result: Result<T, FaultError>
+        do throws(Errno) {
+            result = try NetworkNamespace.run(in: "/proc/\(pid)/ns/net") { () -> Result<T, FaultError> in
+                let nft: NftContext
+                do throws(NftError) { nft = try NftContext() } catch { return .failure(.nftables(error.message)) }
+                do throws(FaultError) { return .success(try body(nft)) } catch { return .failure(error) }
+            }
+        } catch {
+            throw .namespace(pid: pid, error)
+        }
+        return try result.get()
+    }
+}
+
+extension FaultTable {
+    /// Removes the faults whose socket mysqld no longer holds (no descriptor of it on that inode
+    /// with that cookie: the 4-tuple may pass to another connection, which our rules must never
+    /// match), and those whose elements the kernel has expired. Run by every `fault` call.
+    /// - Returns: the faults removed.
+    @discardableResult
+    public func sweep(proc: ProcReader = ProcReader(), now: Int64 = Int64(time(nil))) throws(FaultError) -> [FaultRuleset.Installed] {
+        let installed = try list()
+        guard !installed.isEmpty else { return try remove { _ in false } }
+        // mysqld's sockets now: inode -> cookie, from its descriptors and sock_diag.
+        var live: [UInt64: UInt64] = [:]
+        var known = false
+        if let kernel = try? KernelSnapshot.read(pid: pid, proc: proc, source: .netlink, serverPort: 0) {
+            let held = kernel.fdBySocketInode()
+            for e in kernel.tcp where held[e.inode] != nil { if let c = e.cookie { live[e.inode] = c } }
+            known = kernel.fds != nil
+        }
+        let liveNow = live, knownNow = known
+        return try remove { f in
+            if f.expired && (f.record.until.map { $0 <= now } ?? true) { return true }
+            guard knownNow else { return false }
+            return liveNow[f.record.connection.inode] != f.record.connection.cookie
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import MyConnCore
+
+struct FaultCommand: ContainerResolving {
+    static let configuration = CommandConfiguration(
+        commandName: "fault",
+        abstract: "Network faults on chosen sessions' own connections inside mysqld's network namespace: no proxy, pooled connections included.",
+        discussion: """
+            Targets are named as for close: session ids, --zombie and the matchers (--match-user, \
+            --match-host, --client, --program, ...), or --pid with --peer. Each fault is an nftables rule \
+            on exactly that connection's 4-tuple, in table inet myconn of mysqld's network namespace; \
+            every other session is untouched. At the moment of acting the socket is taken from mysqld \
+            (pidfd) and checked: same inode, same peer, ESTABLISHED.
+
+            --blackhole drops every packet (the client sees silence, no reset; healing lets the same \
+            connection go on). --loss PCT drops that share of packets at random; --rate KBIT drops \
+            what exceeds the rate. --for DURATION (500ms, 3s, 2m) puts a kernel timeout on the rule's \
+            set element: the fault ends on time even if myconn is killed.
+
+            --list shows every fault of this mysqld; --heal with targets removes theirs, --heal --all \
+            every one, and our table with the last. Every fault call first removes the faults whose \
+            socket mysqld no longer holds and those the kernel expired.
+
+            \\(ExitStatus.helpText)
+            """,
+        helpNames: [.long]
+    )
+
+    @Argument(help: "Session ids.")
+    var ids: [UInt64] = []
+
+    @OptionGroup var connection: ConnectionArguments
+    @OptionGroup var action: ActionArguments
+    @OptionGroup var kernel: KernelTargetOptions
+    @OptionGroup var selection: Selection
+
+    @Flag(name: .long, help: "Drop every packet of the connection.")
+    var blackhole = false
+
+    @Option(name: .long, help: "Drop this percentage of the connection's packets at random (0.1-100).")
+    var loss: Double?
+
+    @Option(name: .long, help: "Drop the connection's packets over this rate, in kbit/s.")
+    var rate: UInt64?
+
+    @Option(name: .long, help: "both (default), to-client (mysqld's packets) or to-server (the client's).")
+    var direction: FaultDirection = .both
+
+    @Option(name: .customLong("for"), help: "Heal by itself after this long (500ms, 3s, 2m, or seconds); the kernel keeps the time.")
+    var duration: String?
+
+    @Flag(name: .long, help: "Show every fault of this mysqld.")
+    var list = false
+
+    @Flag(name: .long, help: "Remove the faults of the named targets (or of every target with --all).")
+    var heal = false
+
+    @Flag(name: .long, help: "With --heal: every fault of this mysqld.")
+    var all = false
+
+    var kind: FaultKind? {
+        if blackhole { return .blackhole }
+        if let loss { return .loss(percent: loss) }
+        if let rate { return .rate(kbit: rate) }
+        return nil
+    }
+
+    func validate() throws {
+        let kinds = [blackhole, loss != nil, rate != nil].filter { $0 }.count
+        let modes = [kinds > 0, list, heal].filter { $0 }.count
+        if modes != 1 { throw ValidationError("give one of: a fault (--blackhole, --loss PCT, --rate KBIT), --list, --heal") }
+        if kinds > 1 { throw ValidationError("one fault at a time: --blackhole, --loss or --rate") }
+        if let loss, !(loss >= 0.1 && loss <= 100) { throw ValidationError("--loss is a percentage, 0.1-100") }
+        if rate == 0 { throw ValidationError("--rate must be 1 kbit/s or more") }
+        if let duration, Self.seconds(duration) == nil { throw ValidationError("--for takes a duration: 500ms, 3s, 2m, or seconds (up to 24h)") }
+        if all && !heal { throw ValidationError("--all goes with --heal") }
+        if list || (heal && all) {
+            if !ids.isEmpty || selection.isGiven || !kernel.peer.isEmpty {
+                throw ValidationError(list ? "--list takes no targets: it shows every fault of this mysqld" : "--heal --all takes no targets")
+            }
+        } else {
+            try SocketTargets.validate(ids: ids, kernel: kernel, fds: nil, selection: selection)
+        }
+        if duration != nil && kinds == 0 { throw ValidationError("--for goes with a fault") }
+    }
+
+    /// `500ms`, `3s`, `2m`, `1h`, or plain seconds; nil when not one, or over a day.
+    static func seconds(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var value: Double?
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let v = Double(text.dropLast(suffix.count)) { value = v * scale; break }
+        }
+        if value == nil { value = Double(text) }
+        guard let v = value, v >= 0.001, v <= 86400 else { return nil }
+        return v
+    }
+
+    /// Where `--container` puts mysqld's pid.
+    var containerPID: Int32? {
+        get { kernel.pid }
+        set { kernel.pid = newValue }
+    }
+
+    func execute() throws {
+        if list || (heal && all) {
+            let table = FaultTable(pid: try mysqldPID())
+            let swept = try sweep(table)
+            return list ? try FaultReport.list(table, swept: swept, json: action.json) : try healAll(table, swept: swept)
+        }
+        try action.requireConfirmable(verb: heal ? "heal" : "fault")
+        let resolved = try SocketTargets.resolve(ids: ids, kernel: kernel, fds: [], selection: selection,
+                                                 connection: connection, purpose: heal ? "heal" : "fault")
+        for pid in Set(resolved.targets.compactMap { $0.socket?.pid }) { _ = try sweep(FaultTable(pid: pid)) }
+        if heal { return try healTargets(resolved.targets) }
+        let method = FaultInjection(kind: kind!, direction: direction, seconds: duration.flatMap(Self.seconds))
+        var arguments = action
+        arguments.wait = 0
+        let front = ActionFrontEnd(arguments: arguments, method: method, verb: "fault", sessions: resolved.connection,
+                                   preview: { FaultReport.preview($0, method: method, dryRun: action.dryRun) },
+                                   table: FaultReport.result)
+        let outcomes = try front.run(resolved.targets)
+        if outcomes.contains(where: { $0.result != .done && $0.result != .dryRun }) { throw Failure(.notDone) }
+    }
+
+    /// mysqld's pid for --list and --heal --all: --pid (verified), --container, or through SQL.
+    func mysqldPID() throws -> Int32 {
+        if let pid = kernel.pid {
+            do { return try MysqldLocator().verify(pid: pid, force: kernel.force).pid } catch { throw Failure(error) }
+        }
+        return try SocketTargets.mysqldPID(try connection.connect())
+    }
+
+    func sweep(_ table: FaultTable) throws -> [FaultRuleset.Installed] {
+        do { return try table.sweep() } catch { throw Failure(.methodUnavailable, error.message + ": faults need root (or CAP_NET_ADMIN in mysqld's network namespace)") }
+    }
+
+    func healAll(_ table: FaultTable, swept: [FaultRuleset.Installed]) throws {
+        let audit = try action.openAudit()
+        let removed: [FaultRuleset.Installed]
+        do { removed = action.dryRun ? try table.list() : try table.remove() } catch { throw Failure(.internalError, error.message) }
+        try FaultReport.healed(removed, swept: swept, table: table, audit: audit, dryRun: action.dryRun, json: action.json)
+    }
+
+    func healTargets(_ targets: [ActionTarget]) throws {
+        let audit = try action.openAudit()
+        var removed: [FaultRuleset.Installed] = []
+        let table = targets.first?.socket.map { FaultTable(pid: $0.pid) }
+        let inodes = Set(targets.compactMap { $0.socket?.inode })
+        if let table {
+            let pick: @Sendable (FaultRuleset.Installed) -> Bool = { inodes.contains($0.record.connection.inode) }
+            do { removed = action.dryRun ? try table.list().filter(pick) : try table.remove(where: pick) } catch { throw Failure(.internalError, error.message) }
+        }
+        if let table { try FaultReport.healed(removed, swept: [], table: table, audit: audit, dryRun: action.dryRun, json: action.json) }
+        if removed.isEmpty && !action.json { printError("myconn: no fault on the named target(s); nothing to heal") }
+    }
+}
+
+extension FaultDirection: ExpressibleByArgument {}

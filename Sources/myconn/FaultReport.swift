@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import MyConnCore
+
+/// What `fault` prints: the preview, the outcomes, `--list`, and what `--heal` removed (tables
+/// through ``TableReport``, or one JSON object), and the heal's audit records.
+enum FaultReport {
+    static func preview(_ targets: [ActionTarget], method: FaultInjection, dryRun: Bool) -> String {
+        let span = method.seconds.map { " for \(format($0)) s (kernel timeout)" } ?? " until healed"
+        return "\(ActionTables.socketPreview(targets, what: dryRun ? "Would fault" : "Will fault")): \(method.kind.summary), \(method.direction.rawValue)\(span):\n"
+            + TableReport.table(header: ActionTables.targetHeader, rows: targets.map(ActionTables.targetCells), width: Terminal.width(), shrinkable: [2, 6, 7])
+    }
+
+    static func result(_ outcomes: [ActionOutcome<FaultDetail>]) -> String {
+        let header = ActionTables.targetHeader + ["OUTCOME", "FAULT_ID", "UNTIL", "RULES", "MESSAGE"]
+        let rows = outcomes.map { o in
+            ActionTables.targetCells(o.target) + [o.result.name, o.detail.id.map(String.init) ?? "-", o.detail.until.map(clock) ?? "-",
+                                                  o.detail.rules.joined(separator: ","), o.result.message ?? ""]
+        }
+        return TableReport.table(header: header, rows: rows, width: Terminal.width(), shrinkable: [12, 2])
+    }
+
+    /// `--list`: every fault of this mysqld, after the sweep (which is said too).
+    static func list(_ table: FaultTable, swept: [FaultRuleset.Installed], json: Bool) throws {
+        let faults: [FaultRuleset.Installed]
+        do { faults = try table.list() } catch { throw Failure(.internalError, error.message) }
+        if json {
+            let w = JSONWriter()
+            w.object {
+                w.field("mysqld_pid", Int64(table.pid))
+                w.field("namespace", table.namespace)
+                w.field("table", "inet \(FaultRuleset.table)")
+                w.key("faults")
+                w.array(faults) { f in w.object { fields(f, to: w) } }
+                w.key("removed")
+                w.array(swept) { f in w.object { fields(f, to: w) } }
+            }
+            Terminal.writeStdout(w.bytes + [0x0A])
+            return
+        }
+        for f in swept { printError("myconn: removed fault \(f.record.id): \(f.expired ? "expired" : "its socket is gone")") }
+        if faults.isEmpty {
+            printError("myconn: no faults in mysqld pid \(table.pid)'s network namespace \(table.namespace)")
+            return
+        }
+        let header = ["FAULT", "SESSION", "CLIENT", "SERVER", "WHAT", "DIRECTION", "EXPIRES", "WHERE"]
+        let rows = faults.map { f -> [String] in
+            let r = f.record
+            let expires = f.expired ? "expired" : f.expiresIn.map { "in \(format($0)) s" } ?? "when healed"
+            return [String(r.id), r.session.map(String.init) ?? "-", r.connection.client.description, r.connection.server.description,
+                    r.kind.summary, r.direction.rawValue, expires,
+                    "\(table.namespace) inet \(FaultRuleset.table) " + f.rules.map { "\($0.chain)#\($0.handle)" }.joined(separator: ",")]
+        }
+        Terminal.writeStdout(Array(TableReport.table(header: header, rows: rows, width: Terminal.width(), shrinkable: [7]).utf8))
+    }
+
+    /// What `--heal` removed: printed, and one audit record per fault.
+    static func healed(_ removed: [FaultRuleset.Installed], swept: [FaultRuleset.Installed], table: FaultTable,
+                       audit: AuditLog, dryRun: Bool, json: Bool) throws {
+        let records = removed.map { f -> String in
+            let w = JSONWriter()
+            w.object {
+                w.field("time", AuditLog.timestamp())
+                w.field("uid", Int64(AuditLog.uid))
+                w.field("action", "fault")
+                w.field("method", "heal")
+                w.field("dry_run", dryRun)
+                w.field("phase", "outcome")
+                w.field("mysqld_pid", Int64(table.pid))
+                fields(f, to: w)
+                w.field("outcome", dryRun ? "dry-run" : "done")
+            }
+            return String(decoding: w.bytes, as: UTF8.self)
+        }
+        do { try audit.append(records) } catch {
+            printError("myconn: warning: the heal is done but the audit log could not be written (\(error))")
+        }
+        if json {
+            let w = JSONWriter()
+            w.object {
+                w.field("action", "fault")
+                w.field("method", "heal")
+                w.field("dry_run", dryRun)
+                w.key("healed")
+                w.array(removed) { f in w.object { fields(f, to: w) } }
+                w.key("removed")
+                w.array(swept) { f in w.object { fields(f, to: w) } }
+            }
+            Terminal.writeStdout(w.bytes + [0x0A])
+        } else {
+            for f in removed { printError("myconn: \(dryRun ? "would heal" : "healed") fault \(f.record.id) (\(f.record.kind.summary), session \(f.record.session.map(String.init) ?? "-"))") }
+        }
+    }
+
+    static func fields(_ f: FaultRuleset.Installed, to w: JSONWriter) {
+        let r = f.record
+        w.field("fault_id", Int64(r.id))
+        w.field("session_id", r.session.map { Int64(bitPattern: $0) })
+        w.field("inode", Int64(bitPattern: r.connection.inode))
+        w.field("cookie", String(r.connection.cookie))
+        w.field("client", r.connection.client.description)
+        w.field("server", r.connection.server.description)
+        w.field("fault", r.kind.token)
+        w.field("direction", r.direction.rawValue)
+        w.field("created", r.created)
+        w.field("until", r.until)
+        w.field("expired", f.expired)
+        w.key("rules")
+        w.array(f.rules) { w.string("\($0.chain)#\($0.handle)") }
+        w.key("sets")
+        w.array(f.sets) { w.string($0) }
+    }
+
+    static func format(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(Double(Int(s * 10)) / 10) }
+
+    /// Seconds since the epoch as local `HH:MM:SS`.
+    static func clock(_ t: Int64) -> String {
+        var tt = time_t(t)
+        var tm = tm()
+        localtime_r(&tt, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))"
+    }
+}
