@@ -33,3 +33,16 @@ public enum NetworkNamespace {
         guard myconn_setns_net(ns) == 0 else { throw Errno(rawValue: errno) }
     }
 }
+
+/// The network interfaces of the calling thread's namespace (`if_nameindex(3)`): index and name.
+public func networkInterfaces() -> [(index: UInt32, name: String)] {
+    guard let list = if_nameindex() else { return [] }
+    defer { if_freenameindex(list) }
+    var out: [(UInt32, String)] = []
+    var p = list
+    while p.pointee.if_index != 0, let name = p.pointee.if_name {
+        out.append((p.pointee.if_index, String(cString: name)))
+        p += 1
+    }
+    return out
+}

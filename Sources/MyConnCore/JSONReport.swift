@@ -84,7 +84,7 @@ public enum JSONReport {
     static func kernelFields(_ k: SocketView?, _ w: JSONWriter) {
         guard let k else {
             for key: StaticString in ["fd", "inode", "local", "peer", "tcp_state", "send_queue", "recv_queue", "rtt_us",
-                                      "retransmits", "probes", "unacked", "last_recv_ms", "last_send_ms"] {
+                                      "retransmits", "total_retrans", "probes", "unacked", "last_recv_ms", "last_send_ms"] {
                 w.field(key, nil as Int64?)
             }
             return
@@ -103,12 +103,13 @@ public enum JSONReport {
         if let h = k.health {
             w.field("rtt_us", Int64(h.rttMicroseconds))
             w.field("retransmits", Int64(h.retransmits))
+            w.field("total_retrans", Int64(h.totalRetransmits))
             w.field("probes", Int64(h.probes))
             w.field("unacked", Int64(h.unacked))
             w.field("last_recv_ms", Int64(h.lastReceiveMilliseconds))
             w.field("last_send_ms", Int64(h.lastSendMilliseconds))
         } else {
-            for key: StaticString in ["rtt_us", "retransmits", "probes", "unacked", "last_recv_ms", "last_send_ms"] {
+            for key: StaticString in ["rtt_us", "retransmits", "total_retrans", "probes", "unacked", "last_recv_ms", "last_send_ms"] {
                 w.field(key, nil as Int64?)
             }
         }

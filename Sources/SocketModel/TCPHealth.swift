@@ -17,6 +17,9 @@ public struct TCPHealth: Hashable, Sendable {
     public var lastSendMilliseconds: UInt32
     /// Milliseconds since an ACK last arrived (`tcpi_last_ack_recv`).
     public var lastAckReceivedMilliseconds: UInt32
+    /// Segments retransmitted over the connection's life (`tcpi_total_retrans`); 0 where the
+    /// kernel's struct is too short to carry it.
+    public var totalRetransmits: UInt32 = 0
 
     /// Fields not given are 0, the state ESTABLISHED.
     public init(state: TCPState = .established, rttMicroseconds: UInt32 = 0, retransmits: UInt8 = 0, probes: UInt8 = 0,
@@ -43,5 +46,6 @@ public struct TCPHealth: Hashable, Sendable {
         func u32(_ o: Int) -> UInt32 { bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self) }
         self.init(state: state, rttMicroseconds: u32(68), retransmits: bytes[2], probes: bytes[3], unacked: u32(24),
                   lastReceiveMilliseconds: u32(52), lastSendMilliseconds: u32(44), lastAckReceivedMilliseconds: u32(56))
+        if bytes.count >= 104 { totalRetransmits = u32(100) }
     }
 }

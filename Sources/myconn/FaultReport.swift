@@ -50,7 +50,7 @@ enum FaultReport {
             let expires = f.expired ? "expired" : f.expiresIn.map { "in \(format($0)) s" } ?? "when healed"
             return [String(r.id), r.session.map(String.init) ?? "-", r.connection.client.description, r.connection.server.description,
                     r.kind.summary, r.direction.rawValue, expires,
-                    "\(table.namespace) inet \(FaultRuleset.table) " + f.rules.map { "\($0.chain)#\($0.handle)" }.joined(separator: ",")]
+                    "\(table.namespace) " + f.rules.map(\.label).joined(separator: ",")]
         }
         Terminal.writeStdout(Array(TableReport.table(header: header, rows: rows, width: Terminal.width(), shrinkable: [7]).utf8))
     }
@@ -107,7 +107,7 @@ enum FaultReport {
         w.field("until", r.until)
         w.field("expired", f.expired)
         w.key("rules")
-        w.array(f.rules) { w.string("\($0.chain)#\($0.handle)") }
+        w.array(f.rules) { w.string($0.label) }
         w.key("sets")
         w.array(f.sets) { w.string($0) }
     }

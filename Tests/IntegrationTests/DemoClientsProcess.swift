@@ -21,6 +21,8 @@ final class DemoClientsProcess {
         var errorAtMs: Int64?
         /// The `secret` session's second column, if its query completed.
         var result: String?
+        /// A `loop` session's longest time between two completed queries, microseconds.
+        var maxGapUs: Int64 = 0
     }
 
     let process = Process()
@@ -99,7 +101,7 @@ final class DemoClientsProcess {
             let f = line.split(separator: " ", maxSplits: 7).map(String.init)
             guard f.count == 8, let id = UInt64(f[1]) else { continue }
             out[id] = Summary(ok: Int(f[2]) ?? 0, wrongRows: Int(f[3]) ?? 0, errorCode: f[4] == "-" ? nil : f[4],
-                              errorAtMs: Int64(f[5]), result: f[7] == "-" ? nil : f[7])
+                              errorAtMs: Int64(f[5]), result: f[7] == "-" ? nil : f[7], maxGapUs: Int64(f[6]) ?? 0)
         }
         return out
     }

@@ -9,7 +9,7 @@ public struct FaultDetail: Sendable, Equatable {
     public var id: Int?
     /// Seconds since the epoch when the kernel drops it; nil: until healed.
     public var until: Int64?
-    /// `input#7`: each rule's chain and handle in table `inet myconn`.
+    /// `inet input#7`, `netdev egress_1#9`: each rule of ours, by family, chain and handle.
     public var rules: [String] = []
     /// mysqld's network namespace (`net:[...]`).
     public var namespace: String?
@@ -92,14 +92,14 @@ public struct FaultInjection: ActionMethod {
             let table = FaultTable(pid: t.socket!.pid)
             let now = Int64(time(nil))
             let until = seconds.map { now + Int64($0.rounded(.up)) }
-            let (kind, direction, session) = (self.kind, self.direction, t.session?.id)
+            let (kind, direction, session, pid) = (self.kind, self.direction, t.session?.id, t.socket!.pid)
             do throws(FaultError) {
                 let added = try table.add(seconds: seconds) { id in
-                    FaultRecord(id: id, session: session, connection: conn, kind: kind, direction: direction, created: now, until: until)
+                    FaultRecord(id: id, mysqldPID: pid, session: session, connection: conn, kind: kind, direction: direction, created: now, until: until)
                 }
                 withExtendedLifetime(dup) {}  // held until the rules are in
                 return ActionStep(.done, FaultDetail(id: added.record.id, until: until,
-                                                     rules: added.rules.map { "\($0.chain)#\($0.handle)" }, namespace: table.namespace))
+                                                     rules: added.rules.map(\.label), namespace: table.namespace))
             } catch {
                 return ActionStep(.failed(error.message), FaultDetail())
             }

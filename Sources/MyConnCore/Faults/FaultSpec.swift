@@ -89,6 +89,9 @@ public struct FaultConnection: Sendable, Equatable {
 public struct FaultRecord: Sendable, Equatable {
     /// Unique within the namespace's table while the fault lives.
     public var id: Int
+    /// The mysqld it was made for: several may share a network namespace (and so our table),
+    /// and each one's faults are listed, swept and healed apart.
+    public var mysqldPID: Int32
     public var session: UInt64?
     public var connection: FaultConnection
     public var kind: FaultKind
@@ -98,9 +101,10 @@ public struct FaultRecord: Sendable, Equatable {
     /// When the kernel drops the fault's elements (`--for`); nil: until healed.
     public var until: Int64?
 
-    public init(id: Int, session: UInt64?, connection: FaultConnection, kind: FaultKind, direction: FaultDirection,
+    public init(id: Int, mysqldPID: Int32, session: UInt64?, connection: FaultConnection, kind: FaultKind, direction: FaultDirection,
                 created: Int64, until: Int64?) {
         self.id = id
+        self.mysqldPID = mysqldPID
         self.session = session
         self.connection = connection
         self.kind = kind

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import FoundationEssentials
 import LinuxKernel
 import ProcFS
 import SystemPackage
@@ -38,8 +39,10 @@ public struct FaultTable: Sendable {
         return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "net:[?]"
     }
 
+    /// This mysqld's faults (another mysqld of the same namespace has its own).
     public func list() throws(FaultError) -> [FaultRuleset.Installed] {
-        try inNamespace { nft throws(FaultError) in try Self.list(nft) }
+        let pid = self.pid
+        return try inNamespace { nft throws(FaultError) in try Self.list(nft).filter { $0.record.mysqldPID == pid } }
     }
 
     /// Adds a fault made by `make` from the next free id, in one transaction with the read that
@@ -47,7 +50,8 @@ public struct FaultTable: Sendable {
     public func add(seconds: Double?, _ make: @escaping @Sendable (Int) -> FaultRecord) throws(FaultError) -> FaultRuleset.Installed {
         try inNamespace { nft throws(FaultError) in
             let record = make(FaultRuleset.nextID(try Self.list(nft)))
-            do throws(NftError) { try nft.run(FaultRuleset.add(record, seconds: seconds)) } catch { throw .nftables(error.message) }
+            let commands = FaultRuleset.add(record, seconds: seconds, interfaces: networkInterfaces())
+            do throws(NftError) { try nft.run(commands) } catch { throw .nftables(error.message) }
             guard let added = try Self.list(nft).first(where: { $0.record.id == record.id }) else {
                 throw .nftables("fault \(record.id) is not in the ruleset after adding it")
             }
@@ -55,31 +59,44 @@ public struct FaultTable: Sendable {
         }
     }
 
-    /// Removes the faults `which` picks (all when nil), and our table with the last of them.
+    /// Removes this mysqld's faults that `which` picks (all when nil), and our table with the
+    /// last fault of any mysqld in the namespace.
     /// - Returns: the faults removed.
     @discardableResult
-    public func remove(where which: (@Sendable (FaultRuleset.Installed) -> Bool)? = nil) throws(FaultError) -> [FaultRuleset.Installed] {
-        try inNamespace { nft throws(FaultError) in
+    public func remove(anyMysqld: Bool = false, where which: (@Sendable (FaultRuleset.Installed) -> Bool)? = nil) throws(FaultError) -> [FaultRuleset.Installed] {
+        let pid = self.pid
+        return try inNamespace { nft throws(FaultError) in
             let all = try Self.list(nft)
-            let gone = which.map { all.filter($0) } ?? all
-            let emptyTable = all.isEmpty ? try Self.tableExists(nft) : false
-            guard !gone.isEmpty || emptyTable else { return [] }
-            do throws(NftError) { try nft.run(FaultRuleset.remove(gone, leavingOthers: gone.count < all.count)) } catch { throw .nftables(error.message) }
+            let mine = anyMysqld ? all : all.filter { $0.record.mysqldPID == pid }
+            let gone = which.map { mine.filter($0) } ?? mine
+            // A table goes when no fault left uses it.
+            let goneIDs = Set(gone.map(\.record.id))
+            let used = Set(all.filter { !goneIDs.contains($0.record.id) }.flatMap { f in f.rules.map(\.family) + f.sets.map { String($0.split(separator: " ")[0]) } })
+            let emptied = try Self.tables(nft).filter { !used.contains($0) }
+            guard !gone.isEmpty || !emptied.isEmpty else { return [] }
+            do throws(NftError) { try nft.run(FaultRuleset.remove(gone, dropTables: emptied)) } catch { throw .nftables(error.message) }
             return gone
         }
     }
 
-    static func tableExists(_ nft: NftContext) throws(FaultError) -> Bool {
+    /// The families (`inet`, `netdev`) that have a table of ours in the namespace.
+    static func tables(_ nft: NftContext) throws(FaultError) -> [String] {
         let tables: String
-        do throws(NftError) { tables = try nft.run("list tables inet") } catch { throw .nftables(error.message) }
-        return tables.contains("\"name\": \"\(FaultRuleset.table)\"")
+        do throws(NftError) { tables = try nft.run("list tables") } catch { throw .nftables(error.message) }
+        struct Doc: Decodable {
+            struct Item: Decodable { struct T: Decodable { var family: String; var name: String }; var table: T? }
+            var nftables: [Item]
+        }
+        guard let doc = try? JSONDecoder().decode(Doc.self, from: Data(tables.utf8)) else { throw .listing("list tables: not nftables' JSON") }
+        return doc.nftables.compactMap(\.table).filter { $0.name == FaultRuleset.table && ["inet", "netdev"].contains($0.family) }.map(\.family)
     }
 
     static func list(_ nft: NftContext) throws(FaultError) -> [FaultRuleset.Installed] {
-        guard try tableExists(nft) else { return [] }
-        let text: String
-        do throws(NftError) { text = try nft.run("list table inet \(FaultRuleset.table)") } catch { throw .nftables(error.message) }
-        do { return try FaultRuleset.parse(listing: text) } catch { throw .listing(String(describing: error)) }
+        var listings: [String] = []
+        for family in try tables(nft) {
+            do throws(NftError) { listings.append(try nft.run("list table \(family) \(FaultRuleset.table)")) } catch { throw .nftables(error.message) }
+        }
+        do { return try FaultRuleset.parse(listings: listings) } catch { throw .listing(String(describing: error)) }
     }
 
     private func inNamespace<T: Sendable>(_ body: @escaping @Sendable (NftContext) throws(FaultError) -> T) throws(FaultError) -> T {
@@ -104,8 +121,13 @@ extension FaultTable {
     /// - Returns: the faults removed.
     @discardableResult
     public func sweep(proc: ProcReader = ProcReader(), now: Int64 = Int64(time(nil))) throws(FaultError) -> [FaultRuleset.Installed] {
-        let installed = try list()
-        guard !installed.isEmpty else { return try remove { _ in false } }
+        // Faults of a mysqld that is no longer in this namespace (exited, or its pid is another
+        // process's now) have no socket left to match: they go first.
+        let here = namespace, me = pid
+        let orphans = try remove(anyMysqld: true) { f in
+            f.record.mysqldPID != me && FaultTable(pid: f.record.mysqldPID).namespace != here
+        }
+        guard !(try list()).isEmpty else { return orphans + (try remove { _ in false }) }
         // mysqld's sockets now: inode -> cookie, from its descriptors and sock_diag.
         var live: [UInt64: UInt64] = [:]
         var known = false
@@ -115,7 +137,7 @@ extension FaultTable {
             known = kernel.fds != nil
         }
         let liveNow = live, knownNow = known
-        return try remove { f in
+        return try orphans + remove { f in
             if f.expired && (f.record.until.map { $0 <= now } ?? true) { return true }
             guard knownNow else { return false }
             return liveNow[f.record.connection.inode] != f.record.connection.cookie

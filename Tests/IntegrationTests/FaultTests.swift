@@ -1,0 +1,209 @@
+import Foundation
+import Testing
+
+extension RealServer {
+    /// `myconn fault` on a real mariadbd: one victim among neighbours that loop `SELECT <own id>`
+    /// (each row checked to be the session's own: the same connection throughout), the rules
+    /// read back from the kernel (`nft -j`), and nothing of ours left afterwards.
+    @Suite("fault: blackhole, loss and rate on one session's connection, in the kernel; list, heal, expiry")
+    struct FaultTests {
+        func fault(_ server: TestServer, _ args: [String]) throws -> RunResult {
+            try myconn(["fault"] + args + ["--json", "--audit-log", server.dir.appendingPathComponent("audit.log").path,
+                                           "--no-defaults", "-uroot", "-S", server.socketPath])
+        }
+
+        /// Our tables as the kernel has them (inet: the input chain; netdev: the egress chains),
+        /// their items together: nil when there is neither.
+        func table() throws -> [[String: Any]]? {
+            let tables = try parseJSON(try run("/usr/sbin/nft", ["-j", "list", "tables"]).stdout)["nftables"] as? [[String: Any]] ?? []
+            let ours = tables.compactMap { $0["table"] as? [String: Any] }.filter { $0["name"] as? String == "myconn" }.compactMap { $0["family"] as? String }
+            guard !ours.isEmpty else { return nil }
+            var items: [[String: Any]] = []
+            for family in ours {
+                let r = try run("/usr/sbin/nft", ["-j", "list", "table", family, "myconn"])
+                items += try #require(try parseJSON(r.stdout)["nftables"] as? [[String: Any]])
+            }
+            return items
+        }
+
+        /// Every set element of our tables, as "src:sport>dst:dport".
+        func elements() throws -> [String] {
+            var out: [String] = []
+            for item in try table() ?? [] {
+                guard let set = item["set"] as? [String: Any] else { continue }
+                for e in (set["elem"] as? [Any]) ?? [] {
+                    let val = ((e as? [String: Any])?["elem"] as? [String: Any])?["val"] ?? e
+                    let c = ((val as? [String: Any])?["concat"] as? [Any]) ?? []
+                    if c.count == 4 { out.append("\(c[0]):\(c[1])>\(c[2]):\(c[3])") }
+                }
+            }
+            return out
+        }
+
+        /// The test's own clean-up, whatever myconn did: our table out of this namespace.
+        func dropTable() { for f in ["inet", "netdev"] { _ = try? run("/usr/sbin/nft", ["delete", "table", f, "myconn"]) } }
+
+        func listed(_ server: TestServer) throws -> [String: Any] {
+            let r = try fault(server, ["--list"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return try parseJSON(r.stdout)
+        }
+
+        @Test("--blackhole --for 3s: the victim's queries stall with no error, then go on on the same connection; the neighbours never stall; the kernel expires it and nothing of ours is left")
+        func blackholeFor() throws {
+            defer { dropTable() }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:4"])
+            let victim = clients.sessions[0]
+            usleep(500_000)
+            let started = Date()
+            let r = try fault(server, [String(victim.id), "--blackhole", "--for", "3s", "--yes"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let t = try #require((try parseJSON(r.stdout)["targets"] as? [[String: Any]])?.first)
+            #expect(t["outcome"] as? String == "done" && t["fault"] as? String == "blackhole" && t["until"] is Int, "\(t)")
+            // The kernel holds exactly the victim's 4-tuple, both ways, and nothing else.
+            let port = String(victim.local.split(separator: ":").last!)
+            let elems = try elements()
+            #expect(elems.count == 2 && elems.allSatisfy { $0.contains(":\(port)>") || $0.hasSuffix(":\(port)") }, "\(elems)")
+            let faults = try #require(try listed(server)["faults"] as? [[String: Any]])
+            #expect(faults.count == 1 && faults.first?["session_id"] as? Int == Int(victim.id) && faults.first?["client"] as? String == victim.local,
+                    "\(faults)")
+            // TCP's retransmission backoff: after the fault expires the next retransmit gets
+            // through within a few seconds.
+            usleep(9_000_000)
+            let summaries = clients.finish()
+            let v = try #require(summaries[victim.id])
+            #expect(v.errorCode == nil && v.wrongRows == 0 && v.ok > 0, "the victim saw no error and stayed on its connection: \(v)")
+            #expect(v.maxGapUs >= 2_500_000, "the victim stalled for the fault's 3 s: longest gap \(v.maxGapUs) us")
+            for s in clients.sessions.dropFirst() {
+                let n = try #require(summaries[s.id])
+                #expect(n.errorCode == nil && n.maxGapUs < 1_000_000, "neighbour \(s.id) never stalled: \(n)")
+            }
+            #expect(Date().timeIntervalSince(started) < 15)
+            // Expired: the next call removes its rules and our table with them.
+            let after = try listed(server)
+            #expect((after["faults"] as? [Any])?.isEmpty == true && (after["removed"] as? [Any])?.count == 1, "\(after)")
+            #expect(try table() == nil, "no table of ours left")
+        }
+
+        @Test("--loss 30: retransmissions in the victim's tcp_info only; --heal removes it; every neighbour's count stays 0")
+        func lossAndHeal() throws {
+            defer { dropTable() }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:4"])
+            defer { withExtendedLifetime(clients) {} }
+            let victim = clients.sessions[0]
+            usleep(300_000)
+            let r = try fault(server, [String(victim.id), "--loss", "30", "--yes"])
+            #expect(r.status == 0, "\(r.stderr)")
+            usleep(2_000_000)
+            let list = try parseJSON(try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath]).stdout)
+            let sessions = try #require(list["sessions"] as? [[String: Any]])
+            func retrans(_ id: UInt64) -> Int? { sessions.first { $0["id"] as? Int == Int(id) }?["total_retrans"] as? Int }
+            #expect((retrans(victim.id) ?? 0) > 0, "the victim retransmits: \(retrans(victim.id) ?? -1)")
+            for s in clients.sessions.dropFirst() { #expect(retrans(s.id) == 0, "neighbour \(s.id): \(retrans(s.id) ?? -1)") }
+            let heal = try fault(server, ["--heal", String(victim.id), "--yes"])
+            #expect(heal.status == 0, "\(heal.stderr)")
+            #expect((try parseJSON(heal.stdout)["healed"] as? [Any])?.count == 1)
+            #expect(try table() == nil, "the last fault healed takes our table with it")
+            let audit = try String(contentsOfFile: server.dir.appendingPathComponent("audit.log").path, encoding: .utf8)
+            #expect(audit.contains("\"method\":\"heal\"") && audit.contains("\"method\":\"loss\""), "both on record")
+            let summaries = clients.finish()
+            #expect(summaries[victim.id]?.errorCode == nil && summaries[victim.id]?.wrongRows == 0, "loss slows, it does not break: \(summaries[victim.id].map { "\($0)" } ?? "-")")
+        }
+
+        @Test("--rate 800 (mysqld's packets): the victim's stream slows to the rate, its neighbour's does not")
+        func rate() throws {
+            defer { dropTable() }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:stream:2"])
+            defer { withExtendedLifetime(clients) {} }  // killed at the end: a rate-limited stream would drain for minutes
+            let (victim, neighbour) = (clients.sessions[0], clients.sessions[1])
+            let r = try fault(server, [String(victim.id), "--rate", "800", "--direction", "to-client", "--yes"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try elements().count == 1, "to-client only: one element")
+            // The oracle: bytes the clients acknowledged, as the kernel counts them (ss -ti), over 2 s.
+            func acked() throws -> [String: Int] {
+                var out: [String: Int] = [:]
+                let ss = try run("/usr/bin/ss", ["-tinH", "state", "established", "( sport = :\(server.port) )"]).stdout
+                var peer: String?
+                for token in ss.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }) {
+                    if token.hasPrefix("127.0.0.1:") && !token.hasSuffix(":\(server.port)") { peer = String(token) }
+                    if token.hasPrefix("bytes_acked:"), let p = peer { out[p] = Int(token.dropFirst(12)); peer = nil }
+                }
+                return out
+            }
+            usleep(500_000)
+            let a0 = try acked()
+            usleep(2_000_000)
+            let a1 = try acked()
+            let v = (a1[victim.local] ?? 0) - (a0[victim.local] ?? 0), n = (a1[neighbour.local] ?? 0) - (a0[neighbour.local] ?? 0)
+            // 800 kbit/s is 100 kB/s: about 200 kB in 2 s.
+            #expect(v > 50_000 && v < 400_000, "victim: \(v) bytes in 2 s")
+            #expect(n > 10 * v, "neighbour: \(n) bytes in 2 s against the victim's \(v)")
+            _ = try fault(server, ["--heal", "--all", "--yes"])
+            #expect(try table() == nil)
+        }
+
+        @Test("a blackholed session with data in flight is peer-unreachable; probe finds it dead; its fault goes with its socket")
+        func blackholeIsPeerUnreachable() throws {
+            defer { dropTable() }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:busy:1", "tcp4:idle:1"], sleepSeconds: 2)
+            defer { withExtendedLifetime(clients) {} }
+            let victim = clients.sessions[0]
+            let r = try fault(server, [String(victim.id), "--blackhole", "--yes"])
+            #expect(r.status == 0, "\(r.stderr)")
+            // SLEEP(2) ends and its result meets the blackhole: retransmitted, never acknowledged.
+            var classes: [String] = []
+            for _ in 0..<60 {
+                let z = try parseJSON(try myconn(["zombies", "--json", "--no-defaults", "-uroot", "-S", server.socketPath]).stdout)
+                let row = (z["sessions"] as? [[String: Any]])?.first { $0["id"] as? Int == Int(victim.id) }
+                classes = (row?["zombie"] as? [String]) ?? []
+                if classes.contains("peer-unreachable") { break }
+                usleep(200_000)
+            }
+            #expect(classes.contains("peer-unreachable"), "\(classes)")
+            let probe = try myconn(["probe", String(victim.id), "--yes", "--json", "--timeout", "20", "--no-defaults", "-uroot", "-S", server.socketPath,
+                                    "--audit-log", server.dir.appendingPathComponent("audit.log").path])
+            #expect(probe.status == 11, "probe found it dead: \(probe.stdout) \(probe.stderr)")
+            let after = try listed(server)
+            #expect((after["faults"] as? [Any])?.isEmpty == true && (after["removed"] as? [Any])?.count == 1,
+                    "the socket is gone, so is its fault: \(after)")
+            #expect(try table() == nil)
+        }
+
+        @Test("two mysqlds in one network namespace share our table, not their faults: a sweep, a list and a heal --all for one leave the other's")
+        func twoServers() throws {
+            defer { dropTable() }
+            let a = try TestServer(), b = try TestServer()
+            let ca = try DemoClientsProcess(server: a, specs: ["tcp4:idle:1"]), cb = try DemoClientsProcess(server: b, specs: ["tcp4:idle:1"])
+            defer { withExtendedLifetime((ca, cb)) {} }
+            #expect(try fault(a, [String(ca.sessions[0].id), "--blackhole", "--yes"]).status == 0)
+            #expect(try fault(b, [String(cb.sessions[0].id), "--loss", "5", "--yes"]).status == 0)
+            #expect((try listed(a)["faults"] as? [[String: Any]])?.map { $0["fault"] as? String } == ["blackhole"])
+            #expect((try listed(b)["faults"] as? [[String: Any]])?.map { $0["fault"] as? String } == ["loss:5"])
+            #expect(try fault(b, ["--heal", "--all", "--yes"]).status == 0)
+            #expect((try listed(a)["faults"] as? [Any])?.count == 1, "a's fault outlives b's heal")
+            #expect(try table() != nil)
+            #expect(try fault(a, ["--heal", "--all", "--yes"]).status == 0)
+            #expect(try table() == nil, "the last heal takes the table")
+        }
+
+        @Test("bad input: no fault, two faults, --loss 0, --for nonsense, --list with targets: one line, 64; a unix session is refused, nothing made")
+        func badInput() throws {
+            for args in [["1", "--yes"], ["1", "--blackhole", "--loss", "5"], ["1", "--loss", "0"], ["1", "--blackhole", "--for", "soon"],
+                         ["--list", "1"], ["--all"]] {
+                let r = try myconn(["fault"] + args + ["--no-defaults"])
+                #expect(r.status == 64 && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.status) \(r.stderr)")
+            }
+            defer { dropTable() }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["unix:idle:1"])
+            defer { withExtendedLifetime(clients) {} }
+            let r = try fault(server, [String(clients.sessions[0].id), "--blackhole", "--yes"])
+            #expect(r.status == 8 || r.status == 7, "\(r.stderr)")
+            #expect(try table() == nil, "nothing of ours made for a refused target")
+        }
+    }
+}
