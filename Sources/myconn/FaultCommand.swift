@@ -16,7 +16,9 @@ struct FaultCommand: ContainerResolving {
             (pidfd) and checked: same inode, same peer, ESTABLISHED.
 
             --blackhole drops every packet (the client sees silence, no reset; healing lets the same \
-            connection go on). --loss PCT drops that share of packets at random; --rate KBIT drops \
+            connection go on). --reset is close --method destroy (the client sees a reset); \
+            --half-close write sends the client a FIN (it reads EOF), --half-close read makes mysqld \
+            read EOF: both on a pidfd duplicate of mysqld's socket. --loss PCT drops that share of packets at random; --rate KBIT drops \
             what exceeds the rate. --for DURATION (500ms, 3s, 2m) puts a kernel timeout on the rule's \
             set element: the fault ends on time even if myconn is killed.
 
@@ -46,6 +48,12 @@ struct FaultCommand: ContainerResolving {
     @Option(name: .long, help: "Drop the connection's packets over this rate, in kbit/s.")
     var rate: UInt64?
 
+    @Flag(name: .long, help: "Reset the connection: the SOCK_DESTROY cut of close --method destroy (the client sees a reset).")
+    var reset = false
+
+    @Option(name: .customLong("half-close"), help: "shutdown(2) one direction of mysqld's socket: write (the client reads EOF) or read (mysqld reads EOF).")
+    var halfClose: HalfClose.Side?
+
     @Option(name: .long, help: "both (default), to-client (mysqld's packets) or to-server (the client's).")
     var direction: FaultDirection = .both
 
@@ -69,10 +77,13 @@ struct FaultCommand: ContainerResolving {
     }
 
     func validate() throws {
-        let kinds = [blackhole, loss != nil, rate != nil].filter { $0 }.count
+        let kinds = [blackhole, loss != nil, rate != nil, reset, halfClose != nil].filter { $0 }.count
         let modes = [kinds > 0, list, heal].filter { $0 }.count
-        if modes != 1 { throw ValidationError("give one of: a fault (--blackhole, --loss PCT, --rate KBIT), --list, --heal") }
-        if kinds > 1 { throw ValidationError("one fault at a time: --blackhole, --loss or --rate") }
+        if modes != 1 { throw ValidationError("give one of: a fault (--blackhole, --loss PCT, --rate KBIT, --reset, --half-close read|write), --list, --heal") }
+        if kinds > 1 { throw ValidationError("one fault at a time: --blackhole, --loss, --rate, --reset or --half-close") }
+        if (reset || halfClose != nil) && (duration != nil || direction != .both) {
+            throw ValidationError("--reset and --half-close act once: no --for or --direction (--half-close names its direction)")
+        }
         if let loss, !(loss >= 0.1 && loss <= 100) { throw ValidationError("--loss is a percentage, 0.1-100") }
         if rate == 0 { throw ValidationError("--rate must be 1 kbit/s or more") }
         if let duration, Self.seconds(duration) == nil { throw ValidationError("--for takes a duration: 500ms, 3s, 2m, or seconds (up to 24h)") }
@@ -116,6 +127,7 @@ struct FaultCommand: ContainerResolving {
                                                  connection: connection, purpose: heal ? "heal" : "fault")
         for pid in Set(resolved.targets.compactMap { $0.socket?.pid }) { _ = try sweep(FaultTable(pid: pid)) }
         if heal { return try healTargets(resolved.targets) }
+        if reset || halfClose != nil { return try cut(resolved) }
         let method = FaultInjection(kind: kind!, direction: direction, seconds: duration.flatMap(Self.seconds))
         var arguments = action
         arguments.wait = 0
@@ -124,6 +136,27 @@ struct FaultCommand: ContainerResolving {
                                    table: FaultReport.result)
         let outcomes = try front.run(resolved.targets)
         if outcomes.contains(where: { $0.result != .done && $0.result != .dryRun }) { throw Failure(.notDone) }
+    }
+
+    /// --reset (the destroy cut, through the same pipeline as close) and --half-close.
+    func cut(_ resolved: SocketTargets) throws {
+        let outcomes: [ActionResult]
+        if reset {
+            let cut = SocketCut(how: .destroy)
+            let front = ActionFrontEnd(arguments: action, method: cut, verb: "reset", sessions: resolved.connection,
+                                       preview: { ActionTables.closePreview($0, method: "destroy (reset)", dryRun: action.dryRun) },
+                                       table: ActionTables.closeResult)
+            outcomes = try front.run(resolved.targets).map(\.result)
+        } else {
+            var arguments = action
+            arguments.wait = 0
+            let method = HalfClose(side: halfClose!)
+            let front = ActionFrontEnd(arguments: arguments, method: method, verb: "half-close", sessions: resolved.connection,
+                                       preview: { ActionTables.closePreview($0, method: method.method, dryRun: action.dryRun) },
+                                       table: ActionTables.closeResult)
+            outcomes = try front.run(resolved.targets).map(\.result)
+        }
+        if outcomes.contains(where: { $0 != .done && $0 != .dryRun }) { throw Failure(.notDone) }
     }
 
     /// mysqld's pid for --list and --heal --all: --pid (verified), --container, or through SQL.
@@ -160,3 +193,4 @@ struct FaultCommand: ContainerResolving {
 }
 
 extension FaultDirection: ExpressibleByArgument {}
+extension HalfClose.Side: ExpressibleByArgument {}

@@ -190,6 +190,25 @@ extension RealServer {
             #expect(try table() == nil, "the last heal takes the table")
         }
 
+        @Test("--half-close write: the client reads EOF (a lost connection, no reset); --reset: the destroy cut; the neighbour keeps working")
+        func halfCloseAndReset() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:3"])
+            let s = clients.sessions
+            usleep(300_000)
+            let half = try fault(server, [String(s[0].id), "--half-close", "write", "--yes"])
+            #expect(half.status == 0, "\(half.stderr)")
+            #expect((try parseJSON(half.stdout)["method"] as? String) == "half-close-write")
+            let reset = try fault(server, [String(s[1].id), "--reset", "--yes"])
+            #expect(reset.status == 0, "\(reset.stderr)")
+            usleep(500_000)
+            let summaries = clients.finish()
+            #expect(summaries[s[0].id]?.errorCode == "2013", "EOF: lost connection during query: \(summaries[s[0].id].map { "\($0)" } ?? "-")")
+            #expect(["2013", "2006"].contains(summaries[s[1].id]?.errorCode ?? ""), "reset: \(summaries[s[1].id].map { "\($0)" } ?? "-")")
+            #expect(summaries[s[2].id]?.errorCode == nil && (summaries[s[2].id]?.ok ?? 0) > 0, "the neighbour kept working")
+            #expect(try table() == nil, "neither makes a rule")
+        }
+
         @Test("bad input: no fault, two faults, --loss 0, --for nonsense, --list with targets: one line, 64; a unix session is refused, nothing made")
         func badInput() throws {
             for args in [["1", "--yes"], ["1", "--blackhole", "--loss", "5"], ["1", "--loss", "0"], ["1", "--blackhole", "--for", "soon"],
