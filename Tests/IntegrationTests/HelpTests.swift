@@ -7,9 +7,11 @@ struct HelpTests {
     @Test("each subcommand's --help exits 0, lists the exit statuses and its own options", arguments: [
         ("list", ["--json", "--wide", "--clients", "--no-sql", "--source", "--netns-of"]),
         ("zombies", ["--json", "--idle"]),
-        ("kill", ["--query", "--zombie", "--yes", "--dry-run"]),
-        ("close", ["--method", "--peer", "--fd", "--raw-close"]),
-        ("probe", ["--timeout", "--peer", "--zombie", "--dry-run"]),
+        ("kill", ["--query", "--zombie", "--yes", "--dry-run", "--match-user", "--match-command", "--program"]),
+        ("close", ["--method", "--peer", "--fd", "--raw-close", "--client", "--client-port", "--match-host"]),
+        ("probe", ["--timeout", "--peer", "--zombie", "--dry-run", "--match-info", "--match-state"]),
+        ("fault", ["--blackhole", "--loss", "--rate", "--reset", "--half-close", "--direction", "--for", "--list", "--heal", "--all",
+                   "--client", "--match-db"]),
     ])
     func help(command: String, options: [String]) throws {
         let r = try myconnUnpiped([command, "--help"])
@@ -18,8 +20,9 @@ struct HelpTests {
         for o in options { #expect(r.stdout.contains(o), "\(command) --help names \(o)") }
     }
 
-    @Test("probe documents its own exit status 11")
+    @Test("probe documents its own exit status 11; every acting command documents 15 (nothing matched)")
     func probeStatus() throws {
         #expect(try myconnUnpiped(["probe", "--help"]).stdout.contains("11"))
+        for c in ["kill", "close", "probe", "fault"] { #expect(try myconnUnpiped([c, "--help"]).stdout.contains("15 the matchers"), "\(c)") }
     }
 }

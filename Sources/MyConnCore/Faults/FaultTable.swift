@@ -33,10 +33,15 @@ public struct FaultTable: Sendable {
     public init(pid: Int32) { self.pid = pid }
 
     /// The namespace's identity, as `/proc/<pid>/ns/net` names it (`net:[4026531840]`).
-    public var namespace: String {
+    public var namespace: String { Self.link("/proc/\(pid)/ns/net") ?? "net:[?]" }
+
+    /// This thread's own network namespace.
+    static var ownNamespace: String? { link("/proc/thread-self/ns/net") }
+
+    static func link(_ path: String) -> String? {
         var buf = [CChar](repeating: 0, count: 64)
-        let n = readlink("/proc/\(pid)/ns/net", &buf, buf.count - 1)
-        return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "net:[?]"
+        let n = readlink(path, &buf, buf.count - 1)
+        return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
     }
 
     /// This mysqld's faults (another mysqld of the same namespace has its own).
@@ -100,6 +105,13 @@ public struct FaultTable: Sendable {
     }
 
     private func inNamespace<T: Sendable>(_ body: @escaping @Sendable (NftContext) throws(FaultError) -> T) throws(FaultError) -> T {
+        // Already there (a sidecar sharing mysqld's namespace): joining it again would need
+        // CAP_SYS_ADMIN, which a sidecar with NET_ADMIN alone does not have.
+        if namespace == FaultTable.ownNamespace {
+            let nft: NftContext
+            do throws(NftError) { nft = try NftContext() } catch { throw .nftables(error.message) }
+            return try body(nft)
+        }
         let result: Result<T, FaultError>
         do throws(Errno) {
             result = try NetworkNamespace.run(in: "/proc/\(pid)/ns/net") { () -> Result<T, FaultError> in
