@@ -11,7 +11,8 @@ struct FaultCommand: ContainerResolving {
         discussion: """
             Targets are named as for close: session ids, --zombie and the matchers (--match-user, \
             --match-host, --client, --program, ...), or --pid with --peer. Each fault is an nftables rule \
-            on exactly that connection's 4-tuple, in table inet myconn of mysqld's network namespace; \
+            on exactly that connection's 4-tuple, in tables inet myconn (the client's packets) and netdev \
+            myconn (mysqld's, at each interface's egress) of mysqld's network namespace; \
             every other session is untouched. At the moment of acting the socket is taken from mysqld \
             (pidfd) and checked: same inode, same peer, ESTABLISHED.
 
@@ -23,10 +24,11 @@ struct FaultCommand: ContainerResolving {
             set element: the fault ends on time even if myconn is killed.
 
             --list shows every fault of this mysqld; --heal with targets removes theirs, --heal --all \
-            every one, and our table with the last. Every fault call first removes the faults whose \
-            socket mysqld no longer holds and those the kernel expired.
+            every one, and our tables with the last. Every fault call first removes the faults whose \
+            socket mysqld no longer holds, those the kernel expired and those of a mysqld gone from the \
+            namespace. --delay is not built yet (this kernel has no netem; see README).
 
-            \\(ExitStatus.helpText)
+            \(ExitStatus.helpText)
             """,
         helpNames: [.long]
     )
@@ -119,13 +121,14 @@ struct FaultCommand: ContainerResolving {
     func execute() throws {
         if list || (heal && all) {
             let table = FaultTable(pid: try mysqldPID())
-            let swept = try sweep(table)
+            let swept = action.dryRun ? [] : try sweep(table)
             return list ? try FaultReport.list(table, swept: swept, json: action.json) : try healAll(table, swept: swept)
         }
         try action.requireConfirmable(verb: heal ? "heal" : "fault")
         let resolved = try SocketTargets.resolve(ids: ids, kernel: kernel, fds: [], selection: selection,
                                                  connection: connection, purpose: heal ? "heal" : "fault")
-        for pid in Set(resolved.targets.compactMap { $0.socket?.pid }) { _ = try sweep(FaultTable(pid: pid)) }
+        // A dry run changes nothing, stale rules included.
+        if !action.dryRun { for pid in Set(resolved.targets.compactMap { $0.socket?.pid }) { _ = try sweep(FaultTable(pid: pid)) } }
         if heal { return try healTargets(resolved.targets) }
         if reset || halfClose != nil { return try cut(resolved) }
         let method = FaultInjection(kind: kind!, direction: direction, seconds: duration.flatMap(Self.seconds))

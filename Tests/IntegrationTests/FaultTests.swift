@@ -190,12 +190,17 @@ extension RealServer {
             #expect(try table() == nil, "the last heal takes the table")
         }
 
-        @Test("--half-close write: the client reads EOF (a lost connection, no reset); --reset: the destroy cut; the neighbour keeps working")
+        @Test("--half-close write: the client reads EOF (a lost connection, no reset); --reset: the destroy cut; a dry run makes nothing; the neighbour keeps working")
         func halfCloseAndReset() throws {
             let server = try TestServer()
             let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:3"])
             let s = clients.sessions
             usleep(300_000)
+            // A dry run checks the target as acting would, and makes nothing.
+            let dry = try fault(server, [String(s[2].id), "--blackhole", "--dry-run"])
+            let dryOutcome = ((try? parseJSON(dry.stdout))?["targets"] as? [[String: Any]])?.first?["outcome"] as? String
+            #expect(dry.status == 0 && dryOutcome == "dry-run", "\(dry.stderr)")
+            #expect(try table() == nil, "a dry run makes no rule")
             let half = try fault(server, [String(s[0].id), "--half-close", "write", "--yes"])
             #expect(half.status == 0, "\(half.stderr)")
             #expect((try parseJSON(half.stdout)["method"] as? String) == "half-close-write")
@@ -207,6 +212,22 @@ extension RealServer {
             #expect(["2013", "2006"].contains(summaries[s[1].id]?.errorCode ?? ""), "reset: \(summaries[s[1].id].map { "\($0)" } ?? "-")")
             #expect(summaries[s[2].id]?.errorCode == nil && (summaries[s[2].id]?.ok ?? 0) > 0, "the neighbour kept working")
             #expect(try table() == nil, "neither makes a rule")
+        }
+
+        @Test("a fault of a mysqld that has exited is swept by the next fault call for another mysqld of the namespace")
+        func orphanSwept() throws {
+            defer { dropTable() }
+            do {
+                let a = try TestServer()
+                let ca = try DemoClientsProcess(server: a, specs: ["tcp4:idle:1"])
+                #expect(try fault(a, [String(ca.sessions[0].id), "--blackhole", "--yes"]).status == 0)
+                #expect(try table() != nil)
+            }  // a's clients and mysqld stop here; the rules stay
+            #expect(try table() != nil, "nothing removed the rules yet")
+            let b = try TestServer()
+            let after = try listed(b)
+            #expect((after["faults"] as? [Any])?.isEmpty == true && (after["removed"] as? [Any])?.count == 1, "\(after)")
+            #expect(try table() == nil)
         }
 
         @Test("bad input: no fault, two faults, --loss 0, --for nonsense, --list with targets: one line, 64; a unix session is refused, nothing made")

@@ -15,7 +15,9 @@ public enum FaultRuleset {
     static let priority = -150
 
     /// The commands that add fault `record` (one transaction). `seconds`: the elements'
-    /// timeout; `interfaces`: the namespace's, each of which gets an egress chain.
+    /// timeout; `interfaces`: the namespace's, each of which gets an egress chain. The sets are
+    /// *created*: a set of that name made meanwhile by another myconn fails the transaction
+    /// (`add` would quietly share it, and each fault's rule would match the other's tuple).
     public static func add(_ record: FaultRecord, seconds: Double?, interfaces: [(index: UInt32, name: String)]) -> String {
         let c = record.connection
         let (ip, type) = c.isIPv4 ? ("ip", "ipv4_addr") : ("ip6", "ipv6_addr")
@@ -24,7 +26,7 @@ public enum FaultRuleset {
         let match = "\(ip) saddr . tcp sport . \(ip) daddr . tcp dport"
         func set(_ family: String, _ name: String, _ src: SocketAddress, _ dst: SocketAddress) -> String {
             """
-            add set \(family) \(table) \(name) { type \(type) . inet_service . \(type) . inet_service; flags timeout; comment "\(comment)"; }
+            create set \(family) \(table) \(name) { type \(type) . inet_service . \(type) . inet_service; flags timeout; comment "\(comment)"; }
             add element \(family) \(table) \(name) { \(src.ip.description) . \(src.port) . \(dst.ip.description) . \(dst.port)\(timeout) }
 
             """

@@ -54,9 +54,21 @@ public struct FaultTable: Sendable {
     /// chose the id. - Returns: the record as installed, with its rules.
     public func add(seconds: Double?, _ make: @escaping @Sendable (Int) -> FaultRecord) throws(FaultError) -> FaultRuleset.Installed {
         try inNamespace { nft throws(FaultError) in
-            let record = make(FaultRuleset.nextID(try Self.list(nft)))
-            let commands = FaultRuleset.add(record, seconds: seconds, interfaces: networkInterfaces())
-            do throws(NftError) { try nft.run(commands) } catch { throw .nftables(error.message) }
+            // Another myconn may take the same id between our read and our add: its sets then
+            // exist, our transaction fails as a whole, and the next id is tried.
+            var attempt = 0
+            var record: FaultRecord
+            while true {
+                record = make(FaultRuleset.nextID(try Self.list(nft)))
+                let commands = FaultRuleset.add(record, seconds: seconds, interfaces: networkInterfaces())
+                do throws(NftError) {
+                    try nft.run(commands)
+                    break
+                } catch {
+                    attempt += 1
+                    guard error.message.contains("File exists"), attempt < 5 else { throw .nftables(error.message) }
+                }
+            }
             guard let added = try Self.list(nft).first(where: { $0.record.id == record.id }) else {
                 throw .nftables("fault \(record.id) is not in the ruleset after adding it")
             }
@@ -137,7 +149,11 @@ extension FaultTable {
         // process's now) have no socket left to match: they go first.
         let here = namespace, me = pid
         let orphans = try remove(anyMysqld: true) { f in
-            f.record.mysqldPID != me && FaultTable(pid: f.record.mysqldPID).namespace != here
+            guard f.record.mysqldPID != me else { return false }
+            let pid = f.record.mysqldPID
+            // Gone, or now in another namespace; a namespace we may not read is left alone.
+            if let there = Self.link("/proc/\(pid)/ns/net") { return there != here }
+            return access("/proc/\(pid)", F_OK) != 0
         }
         guard !(try list()).isEmpty else { return orphans + (try remove { _ in false }) }
         // mysqld's sockets now: inode -> cookie, from its descriptors and sock_diag.
