@@ -170,8 +170,12 @@ struct FaultCommand: ContainerResolving {
         return try SocketTargets.mysqldPID(try connection.connect())
     }
 
+    /// The sweep every fault call starts with; what it removed goes to the audit log.
     func sweep(_ table: FaultTable) throws -> [FaultRuleset.Installed] {
-        do { return try table.sweep() } catch { throw Failure(.methodUnavailable, error.message + ": faults need root (or CAP_NET_ADMIN in mysqld's network namespace)") }
+        let swept: [FaultRuleset.Installed]
+        do { swept = try table.sweep() } catch { throw Failure(.methodUnavailable, error.message + ": faults need root (or CAP_NET_ADMIN in mysqld's network namespace)") }
+        FaultReport.audit(swept: swept, table: table, to: swept.isEmpty ? nil : try? action.openAudit())
+        return swept
     }
 
     func healAll(_ table: FaultTable, swept: [FaultRuleset.Installed]) throws {

@@ -25,6 +25,12 @@ enum FaultReport {
     static func list(_ table: FaultTable, swept: [FaultRuleset.Installed], json: Bool) throws {
         let faults: [FaultRuleset.Installed]
         do { faults = try table.list() } catch { throw Failure(.internalError, error.message) }
+        let names = (try? table.interfaces()) ?? [:]
+        /// `netdev egress_2#5` as `netdev egress eth0#5`.
+        func place(_ r: FaultRuleset.Installed.Rule) -> String {
+            guard r.chain.hasPrefix("egress_"), let i = UInt32(r.chain.dropFirst(7)), let name = names[i] else { return r.label }
+            return "\(r.family) egress \(name)#\(r.handle)"
+        }
         if json {
             let w = JSONWriter()
             w.object {
@@ -32,7 +38,13 @@ enum FaultReport {
                 w.field("namespace", table.namespace)
                 w.field("table", "inet \(FaultRuleset.table)")
                 w.key("faults")
-                w.array(faults) { f in w.object { fields(f, to: w) } }
+                w.array(faults) { f in
+                    w.object {
+                        fields(f, to: w)
+                        w.key("where")
+                        w.array(f.rules) { w.string(place($0)) }
+                    }
+                }
                 w.key("removed")
                 w.array(swept) { f in w.object { fields(f, to: w) } }
             }
@@ -50,7 +62,7 @@ enum FaultReport {
             let expires = f.expired ? "expired" : f.expiresIn.map { "in \(format($0)) s" } ?? "when healed"
             return [String(r.id), r.session.map(String.init) ?? "-", r.connection.client.description, r.connection.server.description,
                     r.kind.summary, r.direction.rawValue, expires,
-                    "\(table.namespace) " + f.rules.map(\.label).joined(separator: ",")]
+                    "\(table.namespace) " + f.rules.map(place).joined(separator: ",")]
         }
         Terminal.writeStdout(Array(TableReport.table(header: header, rows: rows, width: Terminal.width(), shrinkable: [7]).utf8))
     }
@@ -91,6 +103,28 @@ enum FaultReport {
         } else {
             for f in removed { printError("myconn: \(dryRun ? "would heal" : "healed") fault \(f.record.id) (\(f.record.kind.summary), session \(f.record.session.map(String.init) ?? "-"))") }
         }
+    }
+
+    /// One audit record per fault a sweep removed (its socket gone, expired, or its mysqld gone).
+    static func audit(swept: [FaultRuleset.Installed], table: FaultTable, to audit: AuditLog?) {
+        guard let audit, !swept.isEmpty else { return }
+        let records = swept.map { f -> String in
+            let w = JSONWriter()
+            w.object {
+                w.field("time", AuditLog.timestamp())
+                w.field("uid", Int64(AuditLog.uid))
+                w.field("action", "fault")
+                w.field("method", "sweep")
+                w.field("dry_run", false)
+                w.field("phase", "outcome")
+                w.field("mysqld_pid", Int64(table.pid))
+                fields(f, to: w)
+                w.field("outcome", "done")
+                w.field("message", f.expired ? "expired" : "its socket or its mysqld is gone")
+            }
+            return String(decoding: w.bytes, as: UTF8.self)
+        }
+        try? audit.append(records)
     }
 
     static func fields(_ f: FaultRuleset.Installed, to w: JSONWriter) {

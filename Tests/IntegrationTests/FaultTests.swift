@@ -68,6 +68,9 @@ extension RealServer {
             let faults = try #require(try listed(server)["faults"] as? [[String: Any]])
             #expect(faults.count == 1 && faults.first?["session_id"] as? Int == Int(victim.id) && faults.first?["client"] as? String == victim.local,
                     "\(faults)")
+            let places = (faults.first?["where"] as? [String]) ?? []
+            #expect(places.contains { $0.hasPrefix("inet input#") } && places.contains { $0.hasPrefix("netdev egress lo#") },
+                    "where: the input chain and each interface's egress, by name: \(places)")
             // TCP's retransmission backoff: after the fault expires the next retransmit gets
             // through within a few seconds.
             usleep(9_000_000)
@@ -84,6 +87,8 @@ extension RealServer {
             let after = try listed(server)
             #expect((after["faults"] as? [Any])?.isEmpty == true && (after["removed"] as? [Any])?.count == 1, "\(after)")
             #expect(try table() == nil, "no table of ours left")
+            let audit = try String(contentsOfFile: server.dir.appendingPathComponent("audit.log").path, encoding: .utf8)
+            #expect(audit.contains("\"method\":\"sweep\"") && audit.contains("\"message\":\"expired\""), "the sweep is on record")
         }
 
         @Test("--loss 30: retransmissions in the victim's tcp_info only; --heal removes it; every neighbour's count stays 0")

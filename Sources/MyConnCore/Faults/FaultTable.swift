@@ -44,6 +44,13 @@ public struct FaultTable: Sendable {
         return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
     }
 
+    /// The namespace's interfaces by index: the egress chains are named `egress_<index>`.
+    public func interfaces() throws(FaultError) -> [UInt32: String] {
+        try inNamespace { _ throws(FaultError) in
+            Dictionary(networkInterfaces().map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
     /// This mysqld's faults (another mysqld of the same namespace has its own).
     public func list() throws(FaultError) -> [FaultRuleset.Installed] {
         let pid = self.pid
