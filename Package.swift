@@ -37,9 +37,15 @@ let package = Package(
             pkgConfig: "libnftables",
             providers: [.apt(["libnftables-dev"])]
         ),
+        // libnetfilter_queue (Debian libnetfilter-queue-dev): NFQUEUE for `fault --delay`.
+        .systemLibrary(
+            name: "CNetfilterQueue",
+            pkgConfig: "libnetfilter_queue",
+            providers: [.apt(["libnetfilter-queue-dev"])]
+        ),
         .target(
             name: "LinuxKernel",
-            dependencies: ["CShims", "CNftables", "SocketModel", "SockDiag", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CShims", "CNftables", "CNetfilterQueue", "SocketModel", "SockDiag", .product(name: "SystemPackage", package: "swift-system")]
         ),
         // The ptrace state machine: stop one thread, inject syscalls, restore, release.
         .target(

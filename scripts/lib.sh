@@ -41,7 +41,7 @@ need_swift() {
 # Packages the build and every test need.
 need_build_and_test_packages() {
     need_packages pkg-config-libmariadb:libmariadb-dev pkg-config-ncursesw:libncurses-dev pkg-config-libnftables:libnftables-dev \
-        pkg-config:pkg-config nft:nftables \
+        pkg-config-libnetfilter_queue:libnetfilter-queue-dev pkg-config:pkg-config nft:nftables iptables:iptables \
         /usr/sbin/mariadbd:mariadb-server /usr/bin/mariadb-install-db:mariadb-server \
         /usr/bin/mariadb:mariadb-client ss:iproute2 ip:iproute2 \
         unshare:util-linux nsenter:util-linux runuser:util-linux strace:strace tmux:tmux

@@ -26,7 +26,9 @@ struct FaultCommand: ContainerResolving {
             --list shows every fault of this mysqld; --heal with targets removes theirs, --heal --all \
             every one, and our tables with the last. Every fault call first removes the faults whose \
             socket mysqld no longer holds, those the kernel expired and those of a mysqld gone from the \
-            namespace. --delay is not built yet (this kernel has no netem; see README).
+            namespace. --delay holds packets in user space (this kernel has no netem: NFQUEUE through \
+            iptables, with --queue-bypass), so myconn stays in the foreground for --for, or until \
+            INT/TERM/HUP, and takes its rules out on the way.
 
             \(ExitStatus.helpText)
             """,
@@ -49,6 +51,9 @@ struct FaultCommand: ContainerResolving {
 
     @Option(name: .long, help: "Drop the connection's packets over this rate, in kbit/s.")
     var rate: UInt64?
+
+    @Option(name: .long, help: "Hold each packet this many milliseconds, optionally plus or minus a jitter: MS or MS,JITTER (NFQUEUE: myconn stays in the foreground for --for, or until INT/TERM/HUP).")
+    var delay: String?
 
     @Flag(name: .long, help: "Reset the connection: the SOCK_DESTROY cut of close --method destroy (the client sees a reset).")
     var reset = false
@@ -79,10 +84,11 @@ struct FaultCommand: ContainerResolving {
     }
 
     func validate() throws {
-        let kinds = [blackhole, loss != nil, rate != nil, reset, halfClose != nil].filter { $0 }.count
+        let kinds = [blackhole, loss != nil, rate != nil, reset, halfClose != nil, delay != nil].filter { $0 }.count
         let modes = [kinds > 0, list, heal].filter { $0 }.count
-        if modes != 1 { throw ValidationError("give one of: a fault (--blackhole, --loss PCT, --rate KBIT, --reset, --half-close read|write), --list, --heal") }
-        if kinds > 1 { throw ValidationError("one fault at a time: --blackhole, --loss, --rate, --reset or --half-close") }
+        if modes != 1 { throw ValidationError("give one of: a fault (--blackhole, --loss PCT, --rate KBIT, --delay MS[,JITTER], --reset, --half-close read|write), --list, --heal") }
+        if kinds > 1 { throw ValidationError("one fault at a time: --blackhole, --loss, --rate, --delay, --reset or --half-close") }
+        if let delay, Self.delay(delay) == nil { throw ValidationError("--delay takes MS or MS,JITTER: milliseconds, 1-60000, the jitter below the delay") }
         if (reset || halfClose != nil) && (duration != nil || direction != .both) {
             throw ValidationError("--reset and --half-close act once: no --for or --direction (--half-close names its direction)")
         }
@@ -98,6 +104,15 @@ struct FaultCommand: ContainerResolving {
             try SocketTargets.validate(ids: ids, kernel: kernel, fds: nil, selection: selection)
         }
         if duration != nil && kinds == 0 { throw ValidationError("--for goes with a fault") }
+    }
+
+    /// `300` or `300,50`: milliseconds and jitter.
+    static func delay(_ text: String) -> (ms: Int, jitter: Int)? {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let ms = Int(parts[0]), (1...60000).contains(ms) else { return nil }
+        let jitter = parts.count == 2 ? Int(parts[1]) : 0
+        guard let jitter, jitter >= 0, jitter <= ms else { return nil }
+        return (ms, jitter)
     }
 
     /// `500ms`, `3s`, `2m`, `1h`, or plain seconds; nil when not one, or over a day.
@@ -131,6 +146,17 @@ struct FaultCommand: ContainerResolving {
         if !action.dryRun { for pid in Set(resolved.targets.compactMap { $0.socket?.pid }) { _ = try sweep(FaultTable(pid: pid)) } }
         if heal { return try healTargets(resolved.targets) }
         if reset || halfClose != nil { return try cut(resolved) }
+        if let delay = delay.flatMap(Self.delay) {
+            var arguments = action
+            arguments.wait = 0
+            let method = DelayInjection(milliseconds: delay.ms, jitter: delay.jitter, direction: direction, seconds: duration.flatMap(Self.seconds))
+            let front = ActionFrontEnd(arguments: arguments, method: method, verb: "delay", sessions: resolved.connection,
+                                       preview: { FaultReport.delayPreview($0, method: method, dryRun: action.dryRun) },
+                                       table: FaultReport.delayResult)
+            let outcomes = try front.run(resolved.targets)
+            if outcomes.contains(where: { $0.result != .done && $0.result != .dryRun }) { throw Failure(.notDone) }
+            return
+        }
         let method = FaultInjection(kind: kind!, direction: direction, seconds: duration.flatMap(Self.seconds))
         var arguments = action
         arguments.wait = 0

@@ -12,6 +12,22 @@ enum FaultReport {
             + TableReport.table(header: ActionTables.targetHeader, rows: targets.map(ActionTables.targetCells), width: Terminal.width(), shrinkable: [2, 6, 7])
     }
 
+    static func delayPreview(_ targets: [ActionTarget], method: DelayInjection, dryRun: Bool) -> String {
+        let span = method.seconds.map { " for \(format($0)) s" } ?? " until INT/TERM/HUP"
+        let jitter = method.jitter > 0 ? " +-\(method.jitter) ms" : ""
+        return "\(ActionTables.socketPreview(targets, what: dryRun ? "Would delay" : "Will delay")): \(method.milliseconds) ms\(jitter), \(method.direction.rawValue)\(span):\n"
+            + TableReport.table(header: ActionTables.targetHeader, rows: targets.map(ActionTables.targetCells), width: Terminal.width(), shrinkable: [2, 6, 7])
+    }
+
+    static func delayResult(_ outcomes: [ActionOutcome<DelayDetail>]) -> String {
+        let header = ActionTables.targetHeader + ["OUTCOME", "QUEUE", "PACKETS", "SECONDS", "ENDED", "MESSAGE"]
+        let rows = outcomes.map { o in
+            ActionTables.targetCells(o.target) + [o.result.name, o.detail.queue.map(String.init) ?? "-", String(o.detail.packets),
+                                                  o.detail.seconds.map(format) ?? "-", o.detail.ended ?? "", o.result.message ?? ""]
+        }
+        return TableReport.table(header: header, rows: rows, width: Terminal.width(), shrinkable: [13, 2])
+    }
+
     static func result(_ outcomes: [ActionOutcome<FaultDetail>]) -> String {
         let header = ActionTables.targetHeader + ["OUTCOME", "FAULT_ID", "UNTIL", "RULES", "MESSAGE"]
         let rows = outcomes.map { o in

@@ -219,6 +219,122 @@ extension RealServer {
             #expect(try table() == nil, "neither makes a rule")
         }
 
+        @Test("--delay 300 (mysqld's packets) --for 4s: the victim's round trip grows by 300 ms, its neighbours' stay at their baseline; its queries go on on the same connection; its rules leave with it")
+        func delay() throws {
+            defer { dropTable() }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:4"])
+            let victim = clients.sessions[0]
+            usleep(300_000)
+            // The oracle: data segments mysqld sent on each connection, as the kernel counts them
+            // (ss -ti data_segs_out). A loop session sends one reply per query, so over 2 s a round
+            // trip of 300 ms or more allows at most 2 / 0.3 + 1 of them.
+            func segments() throws -> [String: Int] {
+                var out: [String: Int] = [:]
+                let ss = try run("/usr/bin/ss", ["-tinH", "state", "established", "( sport = :\(server.port) )"]).stdout
+                var peer: String?
+                for token in ss.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }) {
+                    if token.hasPrefix("127.0.0.1:") && !token.hasSuffix(":\(server.port)") { peer = String(token) }
+                    if token.hasPrefix("data_segs_out:"), let p = peer { out[p] = Int(token.dropFirst(14)); peer = nil }
+                }
+                return out
+            }
+            let bin = productsDir.appendingPathComponent("myconn").path
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = ["fault", String(victim.id), "--delay", "300", "--direction", "to-client", "--for", "4s", "--yes", "--json",
+                           "--audit-log", server.dir.appendingPathComponent("audit.log").path, "--no-defaults", "-uroot", "-S", server.socketPath]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(1_000_000)
+            let s0 = try segments()
+            usleep(2_000_000)
+            let s1 = try segments()
+            p.waitUntilExit()
+            let result = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus == 0, "\(result)")
+            let t = try #require((try parseJSON(result)["targets"] as? [[String: Any]])?.first)
+            #expect(t["outcome"] as? String == "done" && (t["packets"] as? Int ?? 0) > 0, "\(t)")
+            func sent(_ c: DemoClientsProcess.Session) -> Int { (s1[c.local] ?? 0) - (s0[c.local] ?? 0) }
+            #expect(sent(victim) >= 1 && sent(victim) <= 8, "the victim's replies in 2 s of the delay: \(sent(victim)) (one per round trip of >= 300 ms)")
+            for c in clients.sessions.dropFirst() {
+                #expect(sent(c) > 100, "neighbour \(c.id) went on at its own pace: \(sent(c)) replies in the same 2 s")
+            }
+            usleep(500_000)
+            let summaries = clients.finish()
+            let vs = try #require(summaries[victim.id])
+            #expect(vs.errorCode == nil && vs.wrongRows == 0 && vs.maxGapUs >= 300_000, "the victim slowed, on its own connection: \(vs)")
+            for s in clients.sessions.dropFirst() { #expect(summaries[s.id]?.errorCode == nil && (summaries[s.id]?.maxGapUs ?? 999_999) < 200_000) }
+            #expect(try queueRules() == 0, "no NFQUEUE rule left in table ip mangle")
+            #expect(try table() == nil, "nor the delay's record")
+        }
+
+        /// NFQUEUE rules in table ip mangle (iptables-nft's; nftables shows their target as `xt`).
+        func queueRules() throws -> Int {
+            let r = try run("/usr/sbin/nft", ["-j", "list", "table", "ip", "mangle"])
+            guard r.status == 0 else { return 0 }  // no such table
+            return r.stdout.components(separatedBy: "\"name\": \"NFQUEUE\"").count - 1
+        }
+
+        @Test("a delay without --for runs until SIGTERM (or INT, HUP), then takes its rules and record out (status 13, interrupted)")
+        func delayUntilSignal() throws {
+            defer { dropTable(); _ = try? run("/usr/sbin/iptables", ["-t", "mangle", "-F"]) }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:1"])
+            defer { withExtendedLifetime(clients) {} }
+            usleep(300_000)
+            let p = Process()
+            p.executableURL = productsDir.appendingPathComponent("myconn")
+            p.arguments = ["fault", String(clients.sessions[0].id), "--delay", "100,20", "--yes", "--json",
+                           "--audit-log", server.dir.appendingPathComponent("audit.log").path, "--no-defaults", "-uroot", "-S", server.socketPath]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            var rules = 0
+            for _ in 0..<50 where rules < 2 { usleep(100_000); rules = try queueRules() }
+            #expect(rules == 2)
+            kill(p.processIdentifier, SIGTERM)
+            p.waitUntilExit()
+            let result = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            // 13, as for every action a signal ends: the delay was in place, and is healed.
+            #expect(p.terminationStatus == 13, "\(result)")
+            let t = (try? parseJSON(result))?["targets"] as? [[String: Any]]
+            #expect((t?.first?["ended"] as? String)?.hasPrefix("SIGTERM") == true, "\(result)")
+            #expect(try queueRules() == 0 && (try table()) == nil, "healed on the way out")
+        }
+
+        @Test("a delay whose myconn is SIGKILLed lets packets through (--queue-bypass), and the next fault call removes its rules from its record")
+        func delayKilled() throws {
+            defer { dropTable(); _ = try? run("/usr/sbin/iptables", ["-t", "mangle", "-F"]) }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:2"])
+            let victim = clients.sessions[0]
+            usleep(300_000)
+            let p = Process()
+            p.executableURL = productsDir.appendingPathComponent("myconn")
+            p.arguments = ["fault", String(victim.id), "--delay", "300", "--yes", "--audit-log", server.dir.appendingPathComponent("audit.log").path,
+                           "--no-defaults", "-uroot", "-S", server.socketPath]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            var rules = 0
+            for _ in 0..<50 where rules < 2 { usleep(100_000); rules = try queueRules() }
+            #expect(rules == 2, "the delay's rules are in: OUTPUT and PREROUTING (both ways)")
+            usleep(1_000_000)
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            #expect(try queueRules() == 2 && (try table()) != nil, "killed: its rules and record stay")
+            usleep(1_500_000)  // with no one serving the queue, packets bypass it
+            let listed = try fault(server, ["--list"])
+            #expect(listed.status == 0, "\(listed.stderr)")
+            #expect(try queueRules() == 0 && (try table()) == nil, "the next fault call removed the rule and the record")
+            let summaries = clients.finish()
+            #expect(summaries[victim.id]?.errorCode == nil && summaries[victim.id]?.wrongRows == 0, "the victim kept its connection: \(summaries[victim.id].map { "\($0)" } ?? "-")")
+        }
+
         @Test("a fault of a mysqld that has exited is swept by the next fault call for another mysqld of the namespace")
         func orphanSwept() throws {
             defer { dropTable() }

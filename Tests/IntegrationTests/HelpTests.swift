@@ -10,7 +10,7 @@ struct HelpTests {
         ("kill", ["--query", "--zombie", "--yes", "--dry-run", "--match-user", "--match-command", "--program"]),
         ("close", ["--method", "--peer", "--fd", "--raw-close", "--client", "--client-port", "--match-host"]),
         ("probe", ["--timeout", "--peer", "--zombie", "--dry-run", "--match-info", "--match-state"]),
-        ("fault", ["--blackhole", "--loss", "--rate", "--reset", "--half-close", "--direction", "--for", "--list", "--heal", "--all",
+        ("fault", ["--blackhole", "--loss", "--rate", "--delay", "--reset", "--half-close", "--direction", "--for", "--list", "--heal", "--all",
                    "--client", "--match-db"]),
     ])
     func help(command: String, options: [String]) throws {

@@ -95,7 +95,8 @@ public struct FaultTable: Sendable {
             let gone = which.map { mine.filter($0) } ?? mine
             // A table goes when no fault left uses it.
             let goneIDs = Set(gone.map(\.record.id))
-            let used = Set(all.filter { !goneIDs.contains($0.record.id) }.flatMap { f in f.rules.map(\.family) + f.sets.map { String($0.split(separator: " ")[0]) } })
+            var used = Set(all.filter { !goneIDs.contains($0.record.id) }.flatMap { f in f.rules.map(\.family) + f.sets.map { String($0.split(separator: " ")[0]) } })
+            if !(try Self.delays(nft)).isEmpty { used.insert("inet") }  // a running delay's record
             let emptied = try Self.tables(nft).filter { !used.contains($0) }
             guard !gone.isEmpty || !emptied.isEmpty else { return [] }
             do throws(NftError) { try nft.run(FaultRuleset.remove(gone, dropTables: emptied)) } catch { throw .nftables(error.message) }
@@ -113,6 +114,49 @@ public struct FaultTable: Sendable {
         }
         guard let doc = try? JSONDecoder().decode(Doc.self, from: Data(tables.utf8)) else { throw .listing("list tables: not nftables' JSON") }
         return doc.nftables.compactMap(\.table).filter { $0.name == FaultRuleset.table && ["inet", "netdev"].contains($0.family) }.map(\.family)
+    }
+
+    static func listings(_ nft: NftContext) throws(FaultError) -> [String] {
+        var listings: [String] = []
+        for family in try tables(nft) {
+            do throws(NftError) { listings.append(try nft.run("list table \(family) \(FaultRuleset.table)")) } catch { throw .nftables(error.message) }
+        }
+        return listings
+    }
+
+    static func delays(_ nft: NftContext) throws(FaultError) -> [DelayRecord] {
+        do { return try DelayRecord.parse(listings: try listings(nft)) } catch let e as FaultError { throw e } catch { throw .listing(String(describing: error)) }
+    }
+
+    /// Writes a running delay's record (``DelayRecord``).
+    public func record(_ delay: DelayRecord) throws(FaultError) {
+        try inNamespace { nft throws(FaultError) in
+            do throws(NftError) { try nft.run(delay.add) } catch { throw .nftables(error.message) }
+        }
+    }
+
+    /// Removes a delay's record, and our tables if nothing of ours is left in them.
+    public func forget(_ delay: DelayRecord) throws(FaultError) {
+        try inNamespace { nft throws(FaultError) in
+            do throws(NftError) { try nft.run(delay.remove) } catch { throw .nftables(error.message) }
+        }
+        _ = try remove { _ in false }
+    }
+
+    /// The delays whose myconn process is gone: their xtables rules deleted (rebuilt from the
+    /// record), their records removed. - Returns: how many.
+    public func sweepDelays() throws(FaultError) -> Int {
+        let gone = try inNamespace { nft throws(FaultError) in
+            try Self.delays(nft).filter { access("/proc/\($0.owner)", F_OK) != 0 }
+        }
+        for d in gone {
+            try inNamespace { nft throws(FaultError) in
+                for r in DelayInjection.rules(d.connection, direction: d.direction, queue: d.queue, comment: d.comment, op: "-D") { _ = runProgram(r) }
+                do throws(NftError) { try nft.run(d.remove) } catch { throw .nftables(error.message) }
+            }
+        }
+        if !gone.isEmpty { _ = try remove { _ in false } }
+        return gone.count
     }
 
     static func list(_ nft: NftContext) throws(FaultError) -> [FaultRuleset.Installed] {
@@ -155,6 +199,7 @@ extension FaultTable {
         // Faults of a mysqld that is no longer in this namespace (exited, or its pid is another
         // process's now) have no socket left to match: they go first.
         let here = namespace, me = pid
+        _ = try sweepDelays()
         let orphans = try remove(anyMysqld: true) { f in
             guard f.record.mysqldPID != me else { return false }
             let pid = f.record.mysqldPID
