@@ -112,7 +112,7 @@ public struct TopModel {
     public mutating func reverse() { reversed.toggle(); recompute() }
 
     /// The row of `key` in the last report, shown or not.
-    public func row(_ key: RowKey) -> TopRow? { source?.index[key].map { allRows[$0] } }
+    public func row(_ key: RowKey) -> TopRow? { allRows.first { $0.key == key } }
 
     public var cursorRow: Int? {
         guard let c = cursor else { return nil }
@@ -158,8 +158,11 @@ public struct TopModel {
         var kept = all.indices.filter { keep(all[$0]) }
         sortIndices(&kept)
         rows = TopRows(base: all, order: kept)
-        if !marks.isEmpty, let index = source?.index {
-            marks = marks.filter { k in index[k].map { keep(all[$0]) } ?? false }
+        if !marks.isEmpty {
+            // Marks are few: each looked up in the rows kept.
+            let marked = marks
+            let shown = Set(kept.lazy.map { all[$0].key }.filter { marked.contains($0) })
+            marks = marks.filter { shown.contains($0) }
         }
         if let c = cursor, let i = rows.firstIndex(where: { $0.key == c }) {
             cursorIndex = i

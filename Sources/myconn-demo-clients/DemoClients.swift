@@ -26,6 +26,7 @@ struct DemoClients: ParsableCommand {
     @Option(name: .long) var password: String?
     @Option(name: .long, help: "The default database of every session.") var database: String?
     @Option(name: .long, help: "The program_name connection attribute of every session.") var program: String?
+    @Option(name: .customLong("pause-ms"), help: "Milliseconds a loop session waits between its queries (0: none).") var pauseMs = 0
     @Option(name: .long, parsing: .singleValue,
             help: """
                 TRANSPORT:KIND:COUNT, TRANSPORT tcp4|tcp6|unix (repeatable). KIND: idle (held open; SELECT 1 once at the end); busy (SELECT SLEEP(n) \
@@ -41,6 +42,7 @@ struct DemoClients: ParsableCommand {
 
     func run() throws {
         raiseDescriptorLimit()
+        Worker.loopPauseMicroseconds = UInt32(max(0, pauseMs)) * 1000
         // Started by a test runner's worker thread, SIGTERM may arrive blocked: be stoppable.
         var empty = sigset_t()
         sigemptyset(&empty)
@@ -128,6 +130,8 @@ final class Worker: @unchecked Sendable {
     let id: String
     let connection: MySQLConnection
     let kind: Kind
+    /// `--pause-ms`: set once before any worker starts.
+    nonisolated(unsafe) static var loopPauseMicroseconds: UInt32 = 0
     private let lock = NSLock()
     private var running = true
     private var ok = 0
@@ -177,7 +181,8 @@ final class Worker: @unchecked Sendable {
                         if row == id { ok += 1 } else { wrongRows += 1 }
                         maxGapUs = max(maxGapUs, now - last)
                     }
-                    last = now
+                    if Self.loopPauseMicroseconds > 0 { usleep(Self.loopPauseMicroseconds) }
+                    last = Self.nowUs()
                 }
             case .bigRead:
                 do throws(MySQLError) {

@@ -35,10 +35,12 @@ final class DemoClientsProcess {
     /// - Parameters:
     ///   - netns: run the clients inside this `ip netns` (a test host), reaching `host4`.
     init(server: TestServer, specs: [String], user: String = "root", password: String? = nil,
-         sleepSeconds: Int? = nil, netns: String? = nil, host4: String? = nil, database: String? = nil, program: String? = nil) throws {
+         sleepSeconds: Int? = nil, netns: String? = nil, host4: String? = nil, database: String? = nil, program: String? = nil,
+         pauseMilliseconds: Int? = nil) throws {
         var args = ["--port", String(server.port), "--socket", server.socketPath, "--user", user]
         if let database { args += ["--database", database] }
         if let program { args += ["--program", program] }
+        if let pauseMilliseconds { args += ["--pause-ms", String(pauseMilliseconds)] }
         if let host4 { args += ["--host4", host4] }
         if let sleepSeconds { args += ["--sleep", String(sleepSeconds)] }
         if let password { args += ["--password", password] }

@@ -222,7 +222,9 @@ extension RealServer {
             try pane.wait("the shell again") { $0.contains("TOP_EXIT=0") }
         }
 
-        @Test("C, a method key and y cut a marked set of three; the other sessions keep working", arguments: ["t", "f", "d"])
+        @Test("C, a method key and y cut a marked set of three; the other sessions keep working", .serialized, arguments: ["t", "f", "d"])
+        // One method at a time: three servers, three tmux and eighteen looping clients at once
+        // on two cores made each wait seconds for a CPU (112 s in one CI run).
         func cutMarked(methodKey: String) throws {
             let server = try TestServer()
             let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:6"])
