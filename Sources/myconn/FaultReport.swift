@@ -86,21 +86,7 @@ enum FaultReport {
     /// What `--heal` removed: printed, and one audit record per fault.
     static func healed(_ removed: [FaultRuleset.Installed], swept: [FaultRuleset.Installed], table: FaultTable,
                        audit: AuditLog, dryRun: Bool, json: Bool) throws {
-        let records = removed.map { f -> String in
-            let w = JSONWriter()
-            w.object {
-                w.field("time", AuditLog.timestamp())
-                w.field("uid", Int64(AuditLog.uid))
-                w.field("action", "fault")
-                w.field("method", "heal")
-                w.field("dry_run", dryRun)
-                w.field("phase", "outcome")
-                w.field("mysqld_pid", Int64(table.pid))
-                fields(f, to: w)
-                w.field("outcome", dryRun ? "dry-run" : "done")
-            }
-            return String(decoding: w.bytes, as: UTF8.self)
-        }
+        let records = auditRecords(removed, table: table, method: "heal", dryRun: dryRun) { _ in nil }
         do { try audit.append(records) } catch {
             printError("myconn: warning: the heal is done but the audit log could not be written (\(error))")
         }
@@ -124,23 +110,30 @@ enum FaultReport {
     /// One audit record per fault a sweep removed (its socket gone, expired, or its mysqld gone).
     static func audit(swept: [FaultRuleset.Installed], table: FaultTable, to audit: AuditLog?) {
         guard let audit, !swept.isEmpty else { return }
-        let records = swept.map { f -> String in
+        try? audit.append(auditRecords(swept, table: table, method: "sweep", dryRun: false) {
+            $0.expired ? "expired" : "its socket or its mysqld is gone"
+        })
+    }
+
+    /// The audit records of faults removed by `method` (heal, sweep), one per fault.
+    static func auditRecords(_ faults: [FaultRuleset.Installed], table: FaultTable, method: String, dryRun: Bool,
+                             message: (FaultRuleset.Installed) -> String?) -> [String] {
+        faults.map { f -> String in
             let w = JSONWriter()
             w.object {
                 w.field("time", AuditLog.timestamp())
                 w.field("uid", Int64(AuditLog.uid))
                 w.field("action", "fault")
-                w.field("method", "sweep")
-                w.field("dry_run", false)
+                w.field("method", method)
+                w.field("dry_run", dryRun)
                 w.field("phase", "outcome")
                 w.field("mysqld_pid", Int64(table.pid))
                 fields(f, to: w)
-                w.field("outcome", "done")
-                w.field("message", f.expired ? "expired" : "its socket or its mysqld is gone")
+                w.field("outcome", dryRun ? "dry-run" : "done")
+                w.field("message", message(f))
             }
             return String(decoding: w.bytes, as: UTF8.self)
         }
-        try? audit.append(records)
     }
 
     static func fields(_ f: FaultRuleset.Installed, to w: JSONWriter) {
