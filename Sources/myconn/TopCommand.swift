@@ -97,7 +97,9 @@ struct TopCommand: ContainerResolving {
                 // A refresh is the look and the rows made from it, as on top's refresh thread.
                 let started = Deadline.now()
                 let prepared = PreparedSnapshot(snap)
-                print("\(snap.milliseconds + (Deadline.now() - started) * 1000) \(prepared.snapshot.report?.sessions.count ?? report.sessions.count)")
+                withExtendedLifetime(prepared) {}
+                // Numbers only: milliseconds and the session count.
+                print("\(snap.milliseconds + (Deadline.now() - started) * 1000) \(report.sessions.count)")
             }
             return
         }

@@ -27,6 +27,19 @@ extension RealServer {
             return items
         }
 
+        /// A tcp_info counter of each of mysqld's IPv4 connections, by the client's end, as the
+        /// kernel shows it (`ss -ti`): the tests' own oracle.
+        func tcpCounter(_ name: String, _ server: TestServer) throws -> [String: Int] {
+            var out: [String: Int] = [:]
+            let ss = try run("/usr/bin/ss", ["-tinH", "state", "established", "( sport = :\(server.port) )"]).stdout
+            var peer: String?
+            for token in ss.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }) {
+                if token.hasPrefix("127.0.0.1:") && !token.hasSuffix(":\(server.port)") { peer = String(token) }
+                if token.hasPrefix(name + ":"), let p = peer { out[p] = Int(token.dropFirst(name.count + 1)); peer = nil }
+            }
+            return out
+        }
+
         /// Shaping qdiscs on the namespace's interfaces (myconn makes none: its faults are all
         /// nftables; this checks that nothing left one behind).
         func shapingQdiscs() throws -> [String] {
@@ -138,16 +151,7 @@ extension RealServer {
             #expect(r.status == 0, "\(r.stderr)")
             #expect(try elements().count == 1, "to-client only: one element")
             // The oracle: bytes the clients acknowledged, as the kernel counts them (ss -ti), over 2 s.
-            func acked() throws -> [String: Int] {
-                var out: [String: Int] = [:]
-                let ss = try run("/usr/bin/ss", ["-tinH", "state", "established", "( sport = :\(server.port) )"]).stdout
-                var peer: String?
-                for token in ss.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }) {
-                    if token.hasPrefix("127.0.0.1:") && !token.hasSuffix(":\(server.port)") { peer = String(token) }
-                    if token.hasPrefix("bytes_acked:"), let p = peer { out[p] = Int(token.dropFirst(12)); peer = nil }
-                }
-                return out
-            }
+            func acked() throws -> [String: Int] { try tcpCounter("bytes_acked", server) }
             usleep(500_000)
             let a0 = try acked()
             usleep(2_000_000)
@@ -240,16 +244,7 @@ extension RealServer {
             // (ss -ti data_segs_out). A loop session sends one reply per query and pauses 100 ms, so
             // over 2 s a round trip of 300 ms or more allows at most 2 / 0.4 + 1 of them, and a
             // neighbour's baseline (well under a millisecond) about 20.
-            func segments() throws -> [String: Int] {
-                var out: [String: Int] = [:]
-                let ss = try run("/usr/bin/ss", ["-tinH", "state", "established", "( sport = :\(server.port) )"]).stdout
-                var peer: String?
-                for token in ss.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }) {
-                    if token.hasPrefix("127.0.0.1:") && !token.hasSuffix(":\(server.port)") { peer = String(token) }
-                    if token.hasPrefix("data_segs_out:"), let p = peer { out[p] = Int(token.dropFirst(14)); peer = nil }
-                }
-                return out
-            }
+            func segments() throws -> [String: Int] { try tcpCounter("data_segs_out", server) }
             let bin = productsDir.appendingPathComponent("myconn").path
             let p = Process()
             p.executableURL = URL(fileURLWithPath: bin)
