@@ -90,13 +90,18 @@ public struct FaultTable: Sendable {
     public func remove(anyMysqld: Bool = false, where which: (@Sendable (FaultRuleset.Installed) -> Bool)? = nil) throws(FaultError) -> [FaultRuleset.Installed] {
         let pid = self.pid
         return try inNamespace { nft throws(FaultError) in
-            let all = try Self.list(nft)
+            // One read of our tables serves the faults, the delays' records and the families.
+            let texts = try Self.listings(nft)
+            let all: [FaultRuleset.Installed], delays: [DelayRecord]
+            do { (all, delays) = (try FaultRuleset.parse(listings: texts), try DelayRecord.parse(listings: texts)) } catch {
+                throw .listing(String(describing: error))
+            }
             let mine = anyMysqld ? all : all.filter { $0.record.mysqldPID == pid }
             let gone = which.map { mine.filter($0) } ?? mine
             // A table goes when no fault left uses it.
             let goneIDs = Set(gone.map(\.record.id))
             var used = Set(all.filter { !goneIDs.contains($0.record.id) }.flatMap { f in f.rules.map(\.family) + f.sets.map { String($0.split(separator: " ")[0]) } })
-            if !(try Self.delays(nft)).isEmpty { used.insert("inet") }  // a running delay's record
+            if !delays.isEmpty { used.insert("inet") }  // a running delay's record
             let emptied = try Self.tables(nft).filter { !used.contains($0) }
             guard !gone.isEmpty || !emptied.isEmpty else { return [] }
             do throws(NftError) { try nft.run(FaultRuleset.remove(gone, dropTables: emptied)) } catch { throw .nftables(error.message) }
@@ -160,11 +165,8 @@ public struct FaultTable: Sendable {
     }
 
     static func list(_ nft: NftContext) throws(FaultError) -> [FaultRuleset.Installed] {
-        var listings: [String] = []
-        for family in try tables(nft) {
-            do throws(NftError) { listings.append(try nft.run("list table \(family) \(FaultRuleset.table)")) } catch { throw .nftables(error.message) }
-        }
-        do { return try FaultRuleset.parse(listings: listings) } catch { throw .listing(String(describing: error)) }
+        let texts = try listings(nft)
+        do { return try FaultRuleset.parse(listings: texts) } catch { throw .listing(String(describing: error)) }
     }
 
     private func inNamespace<T: Sendable>(_ body: @escaping @Sendable (NftContext) throws(FaultError) -> T) throws(FaultError) -> T {
