@@ -44,7 +44,8 @@ need_build_and_test_packages() {
         pkg-config-libnetfilter_queue:libnetfilter-queue-dev pkg-config:pkg-config nft:nftables iptables:iptables \
         /usr/sbin/mariadbd:mariadb-server /usr/bin/mariadb-install-db:mariadb-server \
         /usr/bin/mariadb:mariadb-client ss:iproute2 ip:iproute2 \
-        unshare:util-linux nsenter:util-linux runuser:util-linux strace:strace tmux:tmux
+        unshare:util-linux nsenter:util-linux runuser:util-linux strace:strace tmux:tmux \
+        pt-kill:percona-toolkit
 }
 
 # free_port — a loopback TCP port no socket uses now, in any state, below the kernel's ephemeral

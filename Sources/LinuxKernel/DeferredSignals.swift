@@ -37,6 +37,21 @@ public final class DeferredSignals {
         return s
     }
 
+    /// Waits up to `seconds` for a held signal and takes it off the queue; nil when none came.
+    /// A loop that sleeps between rounds (`reap --interval`) wakes at once on INT or TERM.
+    public func wait(seconds: Double) -> Int32? {
+        if let s = take() { return s }
+        guard seconds > 0 else { return nil }
+        var set = Self.heldSet()
+        let whole = seconds.rounded(.down)
+        var t = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
+        // EINTR (another signal, handled) or the timeout: none of ours came.
+        let s = sigtimedwait(&set, nil, &t)
+        guard s > 0 else { return nil }
+        if taken == nil { taken = s }
+        return s
+    }
+
     /// Restores the mask found at `init`; a signal still pending is delivered then. Idempotent.
     public func release() {
         guard holding else { return }

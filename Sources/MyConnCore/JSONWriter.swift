@@ -90,6 +90,13 @@ public final class JSONWriter {
         needsComma = true
     }
 
+    /// A value another writer made (`reap`'s outcome object), written as it is.
+    public func raw(_ json: String) {
+        if needsComma { put(0x2C) }
+        for b in json.utf8 { put(b) }
+        needsComma = true
+    }
+
     public func null() {
         if needsComma { put(0x2C) }
         writeLiteral("null")

@@ -82,6 +82,10 @@ public final class SnapshotTaker {
         self.connect = connect
     }
 
+    /// The SQL connection the looks go through, while there is one: a front end's lookups and
+    /// actions between looks use it too (one session of myconn's, left out of every report).
+    public var sqlConnection: MySQLConnection? { connection }
+
     /// The session id of this taker's own connection (left out of every report).
     public private(set) var ownSessionID: UInt64?
 

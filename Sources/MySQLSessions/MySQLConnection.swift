@@ -7,7 +7,7 @@ import CMariaDB
 ///
 /// Not shared between threads: libmariadb's `MYSQL` handle is not thread-safe.
 public final class MySQLConnection {
-    private let handle: UnsafeMutablePointer<MYSQL>
+    let handle: UnsafeMutablePointer<MYSQL>
 
     /// Connects with `mysql_real_connect(3)`, reading option files through `mysql_options(3)`.
     /// - Throws: ``MySQLError`` with a connect-time ``MySQLError/Kind``.

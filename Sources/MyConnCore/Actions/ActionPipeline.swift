@@ -139,6 +139,8 @@ public struct ActionPipeline<Method: ActionMethod> {
     /// nil when SQL is not available (kernel-only targets).
     public var sessions: (any SessionLookup)?
     public var proc: ProcReader
+    /// Fields a front end adds to each of its records, after the outcome's (`reap`'s rule and cycle).
+    public var annotate: ((ActionTarget, JSONWriter) -> Void)?
 
     public init(method: Method, dryRun: Bool, waitSeconds: Double, audit: AuditLog,
                 sessions: (any SessionLookup)?, proc: ProcReader = ProcReader()) {
@@ -232,6 +234,7 @@ public struct ActionPipeline<Method: ActionMethod> {
             w.field("phase", phase.rawValue)
             target.writeFields(to: w, transport: method.recordsTransport)
             if let outcome { method.writeFields(of: outcome, to: w) }
+            annotate?(target, w)
         }
         return w.text
     }
