@@ -163,6 +163,7 @@ struct ReapCommand: ContainerResolving {
         reaper.dryRun = action.dryRun
         reaper.waitSeconds = action.wait
         reaper.audit = audit
+        reaper.beforeRecheck = Self.testPause()
         if let path = rulesFile {
             reaper.reload = {
                 do throws(Failure) {
@@ -218,16 +219,28 @@ struct ReapCommand: ContainerResolving {
         }
         fclose(f)
         let reports: [ListReport]
-        #if REAP_RECORDING_PENDING
         do { reports = try ReapRecording.read(bytes) } catch { throw Failure(.usage, "--test-matching \(path): \(error.message)") }
-        #else
-        reports = []
-        #endif
         for (i, report) in reports.enumerated() {
             for v in ReapPolicy.victims(ReapPolicy.candidates(report), rules: rules) {
                 let e = ReapEvent(cycle: UInt64(i + 1), time: "recorded", kind: .matched, victim: v)
                 Terminal.writeStdout(action.json ? ReapReport.json(e) : Array((ReapReport.line(e) + "\n").utf8))
             }
+        }
+    }
+}
+
+extension ReapCommand {
+    /// Tests only: with MYCONN_TEST_REAP_PAUSE=PATH, each act first creates PATH.ready and
+    /// waits (up to 60 s) for PATH.go, so that a test can change the world between the snapshot
+    /// and the re-verification. It only delays; unset, nothing happens.
+    static func testPause() -> (([ActionTarget]) -> Void)? {
+        guard let p = getenv("MYCONN_TEST_REAP_PAUSE").map({ String(cString: $0) }), !p.isEmpty else { return nil }
+        return { _ in
+            let ready = p + ".ready", go = p + ".go"
+            if let f = fopen(ready, "w") { fclose(f) }
+            for _ in 0..<6000 where access(go, F_OK) != 0 { usleep(10_000) }
+            unlink(go)
+            unlink(ready)
         }
     }
 }
