@@ -124,4 +124,25 @@ struct BadInputWithoutServerTests {
                              mentioning: ["--raw-close"])
         expectOneLineFailure(try myconnUnpiped(["close", "7", "--peer", "127.0.0.1:5000", "--yes"]), status: 64, mentioning: ["one of"])
     }
+
+    @Test("reap argument errors: no action, two actions, no rule, a bad rule value, --method without --close, a bad --log-table, --test-matching with an action or a bad file")
+    func reapArguments() throws {
+        expectOneLineFailure(try myconnUnpiped(["reap", "--busy-time", "60"]), status: 64, mentioning: ["--print", "--kill"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--kill", "--close", "--busy-time", "60"]), status: 64, mentioning: ["one of"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--print"]), status: 64, mentioning: ["at least one rule"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--print", "--busy-time", "soon"]), status: 64, mentioning: ["--busy-time"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--print", "--group-by", "colour", "--busy-time", "1"]), status: 64, mentioning: ["--group-by"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--print", "--victims", "youngest", "--busy-time", "1"]), status: 64, mentioning: ["--victims"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--kill", "--method", "pidfd", "--busy-time", "1"]), status: 64, mentioning: ["--method"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--kill", "--log-table", "nodot", "--busy-time", "1"]), status: 64, mentioning: ["DB.TABLE"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--print", "--match-info", "(", "--busy-time", "1"]), status: 64, mentioning: ["regular expression"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--test-matching", "/nonexistent", "--kill", "--busy-time", "1"]), status: 64, mentioning: ["--test-matching"])
+        expectOneLineFailure(try myconnUnpiped(["reap", "--test-matching", "/nonexistent", "--busy-time", "1"]), status: 64, mentioning: ["/nonexistent"])
+        let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("myconn-garbage-\(UUID().uuidString)")
+        try Data([0x1B, 0x5B, 0x32, 0x4A, 0x0A, 0x7B, 0x0A]).write(to: garbage)
+        defer { try? FileManager.default.removeItem(at: garbage) }
+        let r = try myconnUnpiped(["reap", "--test-matching", garbage.path, "--busy-time", "1"])
+        expectOneLineFailure(r, status: 64, mentioning: ["--test-matching"])
+        #expect(!r.stderr.utf8.contains(0x1B), "no raw control bytes reach the terminal")
+    }
 }

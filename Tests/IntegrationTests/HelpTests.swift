@@ -12,6 +12,9 @@ struct HelpTests {
         ("probe", ["--timeout", "--peer", "--zombie", "--dry-run", "--match-info", "--match-state"]),
         ("fault", ["--blackhole", "--loss", "--rate", "--delay", "--reset", "--half-close", "--direction", "--for", "--list", "--heal", "--all",
                    "--client", "--match-db"]),
+        ("reap", ["--print", "--kill", "--kill-query", "--close", "--probe", "--busy-time", "--idle-time", "--idle-since-recv", "--trx-time",
+                  "--zombie", "--ignore-user", "--ignore-info", "--group-by", "--query-count", "--any-busy-time", "--each-busy-time",
+                  "--victims", "--interval", "--run-time", "--rules", "--test-matching", "--log-table", "--dry-run", "--yes", "--json"]),
     ])
     func help(command: String, options: [String]) throws {
         let r = try myconnUnpiped([command, "--help"])
