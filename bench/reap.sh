@@ -53,9 +53,9 @@ need_build_and_test_packages
 need_packages hyperfine:hyperfine /usr/bin/time:time strace:strace pt-kill:percona-toolkit
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root (mariadbd as root, /proc/<pid>/fd)" >&2; exit 1; }
 cd "$here"
-# A scratch path of its own: the release binaries timed here are not rebuilt under it by a
-# build or test run in .build going on at the same time.
-scratch=$here/.build-bench
+# The release build list.sh and close.sh use (CI builds it once for all three); MYCONN_BENCH_SCRATCH
+# names another scratch path, for timing while a debug build goes on in .build.
+scratch=${MYCONN_BENCH_SCRATCH:-$here/.build}
 swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product myconn >&2
 swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product myconn-demo-clients >&2
 bin=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)

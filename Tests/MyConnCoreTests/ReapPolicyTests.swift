@@ -152,8 +152,15 @@ struct ReapPolicyTests {
         #expect(StatementFingerprint.of("SELECT SLEEP(600)") == "select sleep(?)")
         #expect(StatementFingerprint.of("SELECT SLEEP(599)") == "select sleep(?)")
         #expect(StatementFingerprint.of("SELECT 'daily', SLEEP(600)") == "select ?, sleep(?)")
-        #expect(StatementFingerprint.of("SELECT * FROM t WHERE id IN (1, 2, 3)") == "select * from t where id in (?+)")
-        #expect(StatementFingerprint.of("select * from t where id in (7)") == "select * from t where id in (?+)")
+        #expect(StatementFingerprint.of("SELECT * FROM t WHERE id IN (1, 2, 3)") == "select * from t where id in(?+)")
+        #expect(StatementFingerprint.of("select * from t where id in (7)") == "select * from t where id in(?+)")
+        // One shape, however the list is spaced, as pt-kill's fingerprint has it.
+        #expect(StatementFingerprint.of("SELECT a FROM t WHERE id IN(1,2)") == "select a from t where id in(?+)")
+        #expect(StatementFingerprint.of("SELECT a FROM t WHERE id IN ( 1, 2 )") == "select a from t where id in(?+)")
+        #expect(StatementFingerprint.of("INSERT INTO t VALUES (1, 'a'),(2, 'b')") == "insert into t values(?+)")
+        #expect(StatementFingerprint.of("INSERT INTO t VALUES (3, 'c')") == "insert into t values(?+)")
+        // A select list is not a value list.
+        #expect(StatementFingerprint.of("SELECT 1, 2") == "select ?, ?")
         #expect(StatementFingerprint.of("SELECT   a,\n\t b FROM t2  ") == "select a, b from t2", "digits inside a name stay")
         #expect(StatementFingerprint.of(#"SELECT c1 FROM t WHERE b = 'O''Brien' AND c = "x\"y""#) == "select c1 from t where b = ? and c = ?")
         let classes = ReapPolicy.victims(ReapPolicy.candidates(report),

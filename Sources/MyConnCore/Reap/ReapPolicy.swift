@@ -65,12 +65,17 @@ public enum ReapPolicy {
     static func olderFirst(_ a: ReapVictim, _ b: ReapVictim) -> Bool {
         let ta = a.candidate.row?.time ?? 0, tb = b.candidate.row?.time ?? 0
         if ta != tb { return ta > tb }
-        return (a.candidate.row?.id ?? .max) < (b.candidate.row?.id ?? .max)
+        if let ia = a.candidate.row?.id, let ib = b.candidate.row?.id { return ia < ib }
+        // Sessions before sockets without one; among those, the longest silent first.
+        if (a.candidate.row == nil) != (b.candidate.row == nil) { return a.candidate.row != nil }
+        let ra = a.candidate.socket?.health?.lastReceiveMilliseconds ?? 0, rb = b.candidate.socket?.health?.lastReceiveMilliseconds ?? 0
+        if ra != rb { return ra > rb }
+        return (a.candidate.socket?.inode ?? .max) < (b.candidate.socket?.inode ?? .max)
     }
 }
 
 /// A statement with its literals replaced, for `--group-by fingerprint`: numbers and quoted
-/// strings become `?`, a list of them `?+`, whitespace one space, keywords lower case. Close to
+/// strings become `?`, an `IN (...)` or `VALUES (...),(...)` list of them `(?+)`, whitespace one space, keywords lower case. Close to
 /// pt-kill's fingerprint for the statements a processlist shows; not a SQL parser.
 public enum StatementFingerprint {
     public static func of(_ sql: String) -> String {
@@ -103,9 +108,8 @@ public enum StatementFingerprint {
             }
         }
         while out.last == 0x20 { out.removeLast() }
-        var text = String(decoding: out, as: UTF8.self)
-        // IN (?, ?, ?) -> IN (?+)
-        while text.contains("?, ?") || text.contains("?,?") { text = text.replacing("?, ?", with: "?").replacing("?,?", with: "?") }
-        return text.replacing("in (?)", with: "in (?+)")
+        let text = String(decoding: out, as: UTF8.self)
+        // IN (...) and VALUES (...),(...) lists: one (?+), as pt-kill's QueryRewriter writes them.
+        return text.replacing(/\b(in|values?)(?:[\s,]*\([\s?,]*\))+/) { "\($0.1)(?+)" }
     }
 }

@@ -108,16 +108,21 @@ public struct ReapRules: Sendable {
     /// Why the candidate matches, one reason per rule given, in a fixed order; nil when a rule
     /// does not hold, an ignore matcher matches, or the candidate is never a victim.
     public func reasons(_ c: ReapCandidate) -> [String]? {
+        let command = c.row?.command ?? ""
+        let time = c.row?.time ?? 0
+        // The cheap rules first: at 10,000 sessions most fail here, before any text is parsed.
+        if let busyTime, !((command == "Query" || command == "Execute") && time >= busyTime) { return nil }
+        if let idleTime, !(command == "Sleep" && time >= idleTime) { return nil }
         var out: [String] = []
         if let session = c.session {
             let row = session.row
             if let m = row.command, SessionMatcher.protectedCommands.contains(m) { return nil }
             if case .none = SessionEndpoint(host: row.host) { return nil }
-            for m in ignore.single where m.matches(session, program: c.program) { return nil }
+            if !ignore.isEmpty { for m in ignore.single where m.matches(session, program: c.program) { return nil } }
         } else if let s = c.orphanSocket {
             // A socket without a session has no row for the other rules to hold on.
             guard selection.matcher.onlyAddresses, busyTime == nil, idleTime == nil, transactionTime == nil else { return nil }
-            for m in ignore.single where m.matches(socket: s) { return nil }
+            if !ignore.isEmpty { for m in ignore.single where m.matches(socket: s) { return nil } }
         }
         if let classes = selection.classes {
             let hit = c.zombie.filter(classes.contains)
@@ -133,8 +138,6 @@ public struct ReapRules: Sendable {
             }
             out.append(contentsOf: m.given)
         }
-        let command = c.row?.command ?? ""
-        let time = c.row?.time ?? 0
         if let busyTime {
             guard command == "Query" || command == "Execute", time >= busyTime else { return nil }
             out.append("busy-time \(busyTime) (\(command) \(time) s)")
