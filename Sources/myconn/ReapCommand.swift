@@ -209,15 +209,7 @@ struct ReapCommand: ContainerResolving {
         if rules.needsPrograms || rules.needsTransactions {
             throw Failure(.usage, "--program and --trx-time read the server at each cycle; a recording has neither")
         }
-        guard let f = fopen(path, "r") else { throw Failure(.usage, "cannot read --test-matching \(path)") }
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n > 0 { bytes.append(contentsOf: buf[0..<n]) }
-            if n < buf.count { break }
-        }
-        fclose(f)
+        guard let bytes = readFile(path, limit: 1 << 30) else { throw Failure(.usage, "cannot read --test-matching \(path)") }
         let reports: [ListReport]
         do { reports = try ReapRecording.read(bytes) } catch { throw Failure(.usage, "--test-matching \(path): \(error.message)") }
         for (i, report) in reports.enumerated() {

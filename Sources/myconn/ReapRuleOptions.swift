@@ -113,7 +113,8 @@ struct ReapRuleOptions: ParsableArguments {
     /// `busy-time=60` or `--busy-time=60`; a flag alone), `#` starts a comment line.
     /// - Throws: ``Failure`` (usage) naming the file and line.
     static func read(file path: String) throws(Failure) -> ReapRuleOptions {
-        guard let text = readTextFile(path) else { throw Failure(.usage, "cannot read the rules file \(path)") }
+        guard let bytes = readFile(path, limit: 1 << 20) else { throw Failure(.usage, "cannot read the rules file \(path) (or it is over 1 MiB)") }
+        let text = String(decoding: bytes, as: UTF8.self)
         var args: [String] = []
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingWhitespace()
@@ -144,17 +145,17 @@ extension StringProtocol {
     }
 }
 
-/// A small text file's contents (a rules file); nil when it cannot be read.
-func readTextFile(_ path: String) -> String? {
+/// A file's bytes, up to `limit` (a rules file, a `--test-matching` recording); nil when it
+/// cannot be read or is larger.
+func readFile(_ path: String, limit: Int) -> [UInt8]? {
     guard let f = fopen(path, "r") else { return nil }
     defer { fclose(f) }
     var bytes: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
+    var buf = [UInt8](repeating: 0, count: 1 << 16)
     while true {
         let n = fread(&buf, 1, buf.count, f)
         if n > 0 { bytes.append(contentsOf: buf[0..<n]) }
-        if n < buf.count { break }
-        if bytes.count > 1 << 20 { return nil }
+        if bytes.count > limit { return nil }
+        if n < buf.count { return ferror(f) == 0 ? bytes : nil }
     }
-    return String(decoding: bytes, as: UTF8.self)
 }
