@@ -21,6 +21,12 @@ struct ReapCommand: ContainerResolving {
             --rules FILE again. Without SQL (Too many connections) the socket rules (--zombie \
             client-gone/peer-unreachable, --idle-since-recv) still work with --close and --probe.
 
+            reap's exit status: 0 when --run-time or --cycles is reached, or INT/TERM stopped it; 8 \
+            when --run-time or --cycles is reached and an action failed during the run; 10 the audit \
+            log cannot be written; 7 --program without performance_schema, or a --log-table the \
+            server refuses; 2, 3, 4 the server cannot be used at the start; 64 bad arguments. The \
+            general table, for the connection errors:
+
             \(ExitStatus.helpText)
             """,
         helpNames: [.long]
@@ -134,7 +140,9 @@ struct ReapCommand: ContainerResolving {
         switch first {
         case .failure(let e):
             // Without SQL only the socket rules can be judged, and only the socket acted on.
-            guard KernelFallback.applies(to: e), reapRules.kernelOnly, close || probe || print, logTable == nil else {
+            guard KernelFallback.applies(to: e), reapRules.kernelOnly, close || probe || print, logTable == nil,
+                  KernelFallback(requestedPID: pid, host: connection.host, socketPath: connection.socket,
+                                 port: connection.port.map { UInt16($0) }, force: force).locate() != nil else {
                 throw Failure(e, host: options.host)
             }
             printError("myconn: no SQL (\(e)): judging the socket rules from the kernel alone")
@@ -197,7 +205,10 @@ struct ReapCommand: ContainerResolving {
             end = reaper.run(nil as SQLKill?, socketAction: false)
         }
         switch end {
-        case .finished, .signal:
+        case .signal:
+            // Stopped as asked (systemctl stop): the failures are on record, the stop is clean.
+            return
+        case .finished:
             if failures > 0 { throw Failure(.notDone, "\(failures) action(s) failed; see the lines above and the audit log") }
         case .auditLog(let why):
             throw Failure(.auditLog, why)

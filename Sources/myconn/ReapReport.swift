@@ -17,12 +17,19 @@ enum ReapReport {
         switch e.kind {
         case .matched: out += "matched \(who): \(e.victim.reason)"
             if let g = e.victim.group { out += " [class \(g)]" }
-        case .acted: out += "acted \(verb(e)) \(who)" + (e.message.map { ": \($0)" } ?? ": done")
+        case .acted: out += "acted \(verb(e)) \(who)" + (e.message.map { ": \($0)" } ?? ": " + (verdict(e) ?? "done"))
         case .skipped: out += "skipped \(who): \(e.message ?? "?")"
         case .failed: out += "failed \(verb(e)) \(who): \(e.message ?? "?")"
         case .dryRun: out += "dry-run \(verb(e)) \(who): would act"
         }
         return TerminalText.escape(out)
+    }
+
+    /// A probe's verdict (alive, dead, no-verdict), from its outcome fields.
+    private static func verdict(_ e: ReapEvent) -> String? {
+        guard e.action == "probe", let f = e.fields, let r = f.range(of: #""verdict":""#) else { return nil }
+        let rest = f[r.upperBound...]
+        return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
     }
 
     private static func verb(_ e: ReapEvent) -> String {

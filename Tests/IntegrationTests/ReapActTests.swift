@@ -23,10 +23,21 @@ extension RealServer {
         @Test("--kill, --close and --probe act on exactly the victims; neighbours keep working; audit and --log-table rows match")
         func actsOnVictims() throws {
             let server = try TestServer()
-            try server.sql("CREATE DATABASE ops; CREATE USER 'app'@'%' IDENTIFIED BY 'pw'; GRANT USAGE ON *.* TO 'app'@'%'")
+            try server.sql("""
+                CREATE DATABASE ops; CREATE USER 'app'@'%' IDENTIFIED BY 'pw'; GRANT USAGE ON *.* TO 'app'@'%';
+                CREATE USER 'legacy'@'%' IDENTIFIED BY 'pw'; GRANT USAGE ON *.* TO 'legacy'@'%'
+                """)
             let neighbours = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1", "tcp4:busy:1", "tcp4:loop:1"], sleepSeconds: 600)
             let audit = server.dir.appendingPathComponent("audit.log").path
-            var logged = 0
+            // pt-kill made the table and logged its own kill in it: reap adds its columns and writes beside.
+            let legacy = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1"], user: "legacy", password: "pw")
+            let pt = try run("/usr/bin/pt-kill", ["--noversion-check", "--socket", server.socketPath, "--user", "root", "--kill",
+                                                  "--run-time", "1", "--interval", "1", "--match-user", "legacy", "--victims", "all",
+                                                  "--log-dsn", "S=\(server.socketPath),u=root,D=ops,t=kill_log", "--create-log-table"])
+            #expect(pt.status == 0, "\(pt.stderr)")
+            #expect(try server.sql("SELECT Id, User FROM ops.kill_log") == "\(legacy.sessions[0].id)\tlegacy\n", "pt-kill's own row")
+            withExtendedLifetime(legacy) {}
+            var logged = 1
             for mode in [["--kill"], ["--close", "--method", "pidfd"], ["--probe", "--probe-timeout", "5"]] {
                 let app = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2"], user: "app", password: "pw")
                 let victims = Set(app.sessions.map(\.id))
@@ -70,9 +81,46 @@ extension RealServer {
             }
             let summary = neighbours.finish()
             #expect(summary.values.allSatisfy { $0.errorCode == nil }, "the looping neighbour never failed: \(summary)")
-            let pt = try server.sql("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'ops' AND TABLE_NAME = 'kill_log' ORDER BY ORDINAL_POSITION")
-            #expect(pt.split(separator: "\n").map(String.init) == ["kill_id", "server_id", "timestamp", "reason", "kill_error", "Id", "User", "Host", "db",
+            let columns = try server.sql("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'ops' AND TABLE_NAME = 'kill_log' ORDER BY ORDINAL_POSITION")
+            #expect(columns.split(separator: "\n").map(String.init) == ["kill_id", "server_id", "timestamp", "reason", "kill_error", "Id", "User", "Host", "db",
                                                                     "Command", "Time", "State", "Info", "Time_ms", "method", "fd", "inode", "outcome"])
+        }
+
+        @Test("--dry-run re-verifies and touches nothing; --kill-query ends the statement and keeps the session; a method refused for a victim is failed, on record, status 8")
+        func dryRunAndKillQuery() throws {
+            let server = try TestServer()
+            let root = try DemoClientsProcess(server: server, specs: ["tcp4:busy:1", "tcp4:idle:1", "unix:idle:1"], sleepSeconds: 600)
+            defer { withExtendedLifetime(root) {} }
+            let busy = root.sessions[0].id
+            sleep(2)
+            let audit = server.dir.appendingPathComponent("audit.log").path
+            let login = ["--no-defaults", "-uroot", "-S", server.socketPath]
+            let dry = try myconn(["reap", "--kill", "--dry-run", "--busy-time", "1", "--cycles", "1", "--json", "--audit-log", audit] + login)
+            #expect(dry.status == 0, "\(dry.stderr)")
+            let d = try Self.decisions(dry.stdout)
+            #expect(Self.ids(d, "matched") == [busy] && Self.ids(d, "dry-run") == [busy], "\(dry.stdout)")
+            #expect(try server.sql("SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = \(busy)") == "Query\n", "nothing touched")
+            let q = try myconn(["reap", "--kill-query", "--busy-time", "1", "--cycles", "1", "--yes", "--json", "--audit-log", audit] + login)
+            let acted = Self.ids(try Self.decisions(q.stdout), "acted")
+            #expect(q.status == 0 && acted == [busy], "\(q.stdout) \(q.stderr)")
+            var command = ""
+            for _ in 0..<100 {
+                command = try server.sql("SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = \(busy)")
+                if command != "Query\n" { break }
+                usleep(20_000)
+            }
+            #expect(command == "Sleep\n", "the session stays, its statement ended: \(command)")
+            // SOCK_DESTROY has no unix sockets to destroy: failed before anything is done, and on record.
+            let unix = root.sessions[2].id
+            let destroy = try myconn(["reap", "--close", "--method", "destroy", "--match-host", "localhost", "--idle-time", "1",
+                                      "--cycles", "1", "--yes", "--json", "--audit-log", audit] + login)
+            let failed = Self.ids(try Self.decisions(destroy.stdout), "failed")
+            #expect(destroy.status == 8 && failed == [unix], "\(destroy.stdout) \(destroy.stderr)")
+            let records = try String(contentsOfFile: audit, encoding: .utf8).split(separator: "\n").map { try parseJSON(String($0)) }
+                .filter { $0["session_id"] as? Int == Int(unix) }
+            #expect(records.count == 1 && records.first?["outcome"] as? String == "failed" && records.first?["front_end"] as? String == "reap",
+                    "\(records)")
+            #expect(try Self.present(server).contains(unix), "nothing done")
         }
 
         /// `myconn reap ...` in the background, paused before each re-verification
@@ -126,14 +174,14 @@ extension RealServer {
         @Test("a victim that ends, or whose fd a new connection takes, between the snapshot and the act is skipped as changed")
         func raceSkipsChanged() throws {
             let server = try TestServer()
-            try server.sql("CREATE USER 'app'@'%' IDENTIFIED BY 'pw'; GRANT USAGE ON *.* TO 'app'@'%'")
+            try server.sql("CREATE DATABASE ops; CREATE USER 'app'@'%' IDENTIFIED BY 'pw'; GRANT USAGE ON *.* TO 'app'@'%'")
             for mode in [["--kill"], ["--close", "--method", "pidfd"]] {
                 var victim: DemoClientsProcess? = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1"], user: "app", password: "pw")
                 let id = victim!.sessions[0].id
                 sleep(2)
                 let listed = try parseJSON(try myconn(["list", "--json", "--no-defaults", "-uroot", "-S", server.socketPath]).stdout)
                 let fd = ((listed["sessions"] as? [[String: Any]]) ?? []).first { $0["id"] as? Int == Int(id) }?["fd"] as? Int
-                let reap = try PausedReap(server, mode + ["--match-user", "app", "--idle-time", "1", "--cycles", "1"])
+                let reap = try PausedReap(server, mode + ["--match-user", "app", "--idle-time", "1", "--cycles", "1", "--log-table", "ops.kill_log"])
                 try reap.waitPaused()
                 victim = nil  // the client ends: mariadbd closes the session and its fd
                 try Self.waitGone(server, id)
@@ -149,6 +197,14 @@ extension RealServer {
                 #expect(skipped.count == 1 && (skipped.first?["message"] as? String)?.hasPrefix("changed: ") == true
                         && skipped.first?["session_id"] as? Int == Int(id), "\(mode): \(reap.stdout)")
                 #expect(Self.ids(d, "acted").isEmpty, "\(mode): nothing acted on")
+                // The skip is on record: the audit log's outcome, and a kill_log row.
+                let records = try String(contentsOfFile: server.dir.appendingPathComponent("audit.log").path, encoding: .utf8)
+                    .split(separator: "\n").map { try parseJSON(String($0)) }
+                    .filter { $0["session_id"] as? Int == Int(id) && $0["phase"] as? String == "outcome" }
+                #expect(records.count == 1 && records.first?["outcome"] as? String == "refused"
+                        && (records.first?["message"] as? String)?.hasPrefix("changed: ") == true, "\(records)")
+                let row = try server.sql("SELECT outcome, kill_error FROM ops.kill_log WHERE Id = \(id)")
+                #expect(row.hasPrefix("skipped\tchanged: "), "\(row)")
                 #expect(try Self.present(server).contains(newcomer.sessions[0].id), "\(mode): the newcomer on the reused fd is untouched")
                 withExtendedLifetime(newcomer) {}
             }
@@ -200,6 +256,16 @@ extension RealServer {
                 let r = try Self.decisions(replay.stdout)
                 #expect(!l.isEmpty && Self.ids(r.filter { $0["cycle"] as? Int == 1 }, "matched") == l, "\(rules): live \(l), replay \(replay.stdout)")
                 #expect(Self.ids(r.filter { $0["cycle"] as? Int == 2 }, "matched") == l, "\(rules): the second recorded cycle too")
+            }
+            // pt-kill's own recording format, SHOW FULL PROCESSLIST\G: reap and pt-kill --test-matching choose alike.
+            let pl = server.dir.appendingPathComponent("processlist.txt")
+            let shown = try run("/usr/bin/mariadb", ["--no-defaults", "-uroot", "-S", server.socketPath, "-e", "SHOW FULL PROCESSLIST\\G"])
+            try shown.stdout.write(to: pl, atomically: true, encoding: .utf8)
+            for rules in [["--idle-time", "2", "--match-user", "app"], ["--busy-time", "2"], ["--match-command", "Sleep", "--ignore-user", "root"]] {
+                let ours = try myconn(["reap", "--test-matching", pl.path, "--victims", "all", "--json"] + rules)
+                let theirs = try ReapRuleTests.ptKillPicks(pl.path, rules)
+                let picked = Self.ids(try Self.decisions(ours.stdout), "matched")
+                #expect(ours.status == 0 && !picked.isEmpty && picked == theirs, "\(rules): reap \(picked), pt-kill \(theirs) \(ours.stderr)")
             }
         }
     }

@@ -56,8 +56,16 @@ extension RealServer {
 
         /// The sessions one pass of pt-kill chose (`# <time> KILL <id> (...)` lines).
         static func ptKillPicks(_ server: TestServer, _ rules: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Set<UInt64> {
-            let r = try run("/usr/bin/pt-kill", ["--noversion-check", "--socket", server.socketPath, "--user", "root", "--print",
-                                                 "--run-time", "1", "--interval", "1", "--victims", "all"] + rules)
+            try ptKillPicks(["--socket", server.socketPath, "--user", "root", "--run-time", "1", "--interval", "1"], rules, sourceLocation: sourceLocation)
+        }
+
+        /// The sessions pt-kill chose from a processlist file (its `--test-matching`).
+        static func ptKillPicks(_ file: String, _ rules: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Set<UInt64> {
+            try ptKillPicks(["--test-matching", file], rules, sourceLocation: sourceLocation)
+        }
+
+        static func ptKillPicks(_ source: [String], _ rules: [String], sourceLocation: SourceLocation) throws -> Set<UInt64> {
+            let r = try run("/usr/bin/pt-kill", ["--noversion-check", "--print", "--victims", "all"] + source + rules)
             #expect(r.status == 0, "pt-kill \(rules): \(r.stderr)", sourceLocation: sourceLocation)
             let kill = try Regex(#"KILL (\d+) "#)
             return Set(r.stdout.split(separator: "\n").compactMap { line in
@@ -67,12 +75,13 @@ extension RealServer {
 
         @Test("rule combinations: reap picks exactly the expected sessions; on processlist rules pt-kill picks the same, except where its OR differs (shown)")
         func rulesAgainstPtKill() throws {
-            let server = try TestServer()
+            let server = try TestServer(extraArgs: ["--performance-schema=ON"])
             try server.sql("""
                 CREATE DATABASE appdb; CREATE TABLE appdb.t (i int PRIMARY KEY) ENGINE=InnoDB; INSERT INTO appdb.t VALUES (1);
                 CREATE USER 'app'@'%' IDENTIFIED BY 'pw'; GRANT ALL ON appdb.* TO 'app'@'%'
                 """)
-            let app = try DemoClientsProcess(server: server, specs: ["tcp4:idle:3"], user: "app", password: "pw", database: "appdb")
+            let app = try DemoClientsProcess(server: server, specs: ["tcp4:idle:3"], user: "app", password: "pw", database: "appdb",
+                                             program: "billing")
             let root = try DemoClientsProcess(server: server, specs: ["tcp6:idle:1", "tcp4:busy:1"], sleepSeconds: 600)
             let trx = try SQLClientProcess(server: server, statements: "BEGIN; UPDATE appdb.t SET i = i + 1;")
             defer { withExtendedLifetime((app, root, trx)) {} }
@@ -112,6 +121,8 @@ extension RealServer {
             #expect(try Self.reapPicks(server, ["--trx-time", "2", "--match-user", "app"]) == [])
             #expect(try Self.reapPicks(server, ["--idle-since-recv", "2", "--match-user", "app"]) == apps)
             #expect(try Self.reapPicks(server, ["--idle-since-recv", "600"]) == [])
+            #expect(try Self.reapPicks(server, ["--program", "billing"]) == apps)
+            #expect(try Self.reapPicks(server, ["--idle-time", "2", "--ignore-program", "/^bill/"]) == [rootIdle, trx.id])
             // --victims oldest (the default): one per class, the oldest; ties go to the lowest id.
             let oldest = try myconn(["reap", "--print", "--cycles", "1", "--idle-time", "2", "--match-user", "app", "--json",
                                      "--no-defaults", "-uroot", "-S", server.socketPath])

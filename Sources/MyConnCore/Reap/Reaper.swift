@@ -157,6 +157,7 @@ public final class Reaper {
         guard let method, !victims.isEmpty else { return pendingStop(signals) }
 
         var targets: [ActionTarget] = []
+        var skipped: [ReapEvent] = []
         var byIdentity: [ActionTarget.Identity: ReapVictim] = [:]
         for v in victims {
             let ref = report.server.pid.flatMap { v.candidate.socket?.reference(pid: $0) }
@@ -164,7 +165,7 @@ public final class Reaper {
             if socketAction && ref == nil { why = "no proven socket: " + (v.candidate.session?.unresolved ?? "its descriptor is not known") }
             if !socketAction && v.candidate.session == nil { why = "no session to \(method.action) (no SQL, or a socket without one)" }
             if let why {
-                onEvent(ReapEvent(cycle: n, time: time, kind: .skipped, victim: v, action: method.action, method: method.method, message: why))
+                skipped.append(ReapEvent(cycle: n, time: time, kind: .skipped, victim: v, action: method.action, method: method.method, message: why))
                 continue
             }
             let t = ActionTarget(session: v.candidate.row, socket: ref)
@@ -172,8 +173,15 @@ public final class Reaper {
             byIdentity[t.identity] = v
             targets.append(t)
         }
-        guard !targets.isEmpty else { return pendingStop(signals) }
         guard let audit else { return .auditLog("no audit log") }
+        if !skipped.isEmpty {
+            // Victims that cannot be acted on this way are skips too: on record before they are shown.
+            do { try audit.append(skipped.map { record($0, socketPID: report.server.pid) }) } catch {
+                return .auditLog("cannot write the audit log \(audit.path) (\(error)); nothing was done")
+            }
+            skipped.forEach(onEvent)
+        }
+        guard !targets.isEmpty else { return pendingStop(signals) }
         let checked = Rechecked(inner: method, rules: rules, victims: byIdentity.mapValues(\.candidate), lookup: connection,
                                 socketAction: socketAction, idleSeconds: taker.lister.idleSeconds, beforeRecheck: beforeRecheck)
         var pipeline = ActionPipeline(method: checked, dryRun: dryRun, waitSeconds: waitSeconds, audit: audit,
@@ -184,6 +192,21 @@ public final class Reaper {
             w.field("reason", byIdentity[t.identity]?.reason)
             w.field("group", byIdentity[t.identity]?.group)
         }
+        func failedEvents(_ e: MethodUnavailable) -> [ReapEvent] {
+            targets.map { t in
+                ReapEvent(cycle: n, time: time, kind: .failed, victim: byIdentity[t.identity]!, target: t,
+                          action: method.action, method: method.method, message: e.message)
+            }
+        }
+        do throws(MethodUnavailable) { try checked.preflight(targets) } catch {
+            // Refused before anything was done: the pipeline would record nothing, so reap does.
+            let failed = failedEvents(error)
+            do { try audit.append(failed.map { record($0, socketPID: report.server.pid) }) } catch {
+                return .auditLog("cannot write the audit log \(audit.path) (\(error))")
+            }
+            failed.forEach(onEvent)
+            return pendingStop(signals)
+        }
         let run: ActionPipeline<Rechecked<M>>.Run
         do {
             run = try pipeline.run(targets, confirm: { _ in true })
@@ -191,10 +214,8 @@ public final class Reaper {
             switch error {
             case .auditLog(let path, let e): return .auditLog("cannot write the audit log \(path) (\(e)); nothing was done")
             case .methodUnavailable(let e):
-                for t in targets {
-                    onEvent(ReapEvent(cycle: n, time: time, kind: .failed, victim: byIdentity[t.identity]!, target: t,
-                                      action: method.action, method: method.method, message: e.message))
-                }
+                // The act itself could not start: the pipeline recorded each target as failed.
+                failedEvents(e).forEach(onEvent)
                 return pendingStop(signals)
             case .notConfirmed: return pendingStop(signals)
             }
@@ -218,6 +239,35 @@ public final class Reaper {
             return .signal(s)
         }
         return pendingStop(signals)
+    }
+
+    /// The audit record of a victim skipped (or failed) before the pipeline acted, in the
+    /// pipeline's words.
+    private func record(_ e: ReapEvent, socketPID: Int32?) -> String {
+        let w = JSONWriter(capacity: 1024)
+        let c = e.victim.candidate
+        w.object {
+            w.field("time", AuditLog.timestamp())
+            w.field("uid", Int64(AuditLog.uid))
+            w.field("action", e.action)
+            w.field("method", e.method)
+            w.field("dry_run", dryRun)
+            w.field("phase", "outcome")
+            w.field("session_id", c.row.map { Int64(bitPattern: $0.id) })
+            w.field("user", c.row?.user)
+            w.field("host", c.row?.host)
+            w.field("mysqld_pid", socketPID.map(Int64.init))
+            w.field("fd", c.socket?.fd.map(Int64.init))
+            w.field("inode", c.socket?.inode.map { Int64(bitPattern: $0) })
+            w.field("peer", c.socket?.peer?.description)
+            w.field("outcome", e.kind == .failed ? "failed" : "refused")
+            w.field("message", e.message)
+            w.field("front_end", "reap")
+            w.field("cycle", Int64(e.cycle))
+            w.field("reason", e.victim.reason)
+            w.field("group", e.victim.group)
+        }
+        return w.text
     }
 
     /// A signal that came during the cycle: INT/TERM end the run now that the cycle is done.
