@@ -16,11 +16,17 @@ public final class DeferredSignals {
 
     private var previous = sigset_t()
     private var holding = true
+    /// The signals this holder blocks and takes.
+    private let signals: [Int32]
     /// The first signal `take()` dequeued.
     public private(set) var taken: Int32?
 
-    public init() {
-        var set = Self.heldSet()
+    /// - Parameter signals: the ones to hold and take (default all of ``held``). An outer holder
+    ///   of more keeps the others pending for itself (`reap` takes HUP between cycles, while an
+    ///   action in progress ends early only on INT, TERM or QUIT).
+    public init(_ signals: [Int32] = DeferredSignals.held) {
+        self.signals = signals
+        var set = Self.set(of: signals)
         pthread_sigmask(SIG_BLOCK, &set, &previous)
     }
 
@@ -29,7 +35,7 @@ public final class DeferredSignals {
     /// A held signal that has arrived, taken off the queue (it will not be delivered when the
     /// mask is restored); nil when none is pending.
     public func take() -> Int32? {
-        var set = Self.heldSet()
+        var set = Self.set(of: signals)
         var zero = timespec(tv_sec: 0, tv_nsec: 0)
         let s = sigtimedwait(&set, nil, &zero)
         guard s > 0 else { return nil }
@@ -42,7 +48,7 @@ public final class DeferredSignals {
     public func wait(seconds: Double) -> Int32? {
         if let s = take() { return s }
         guard seconds > 0 else { return nil }
-        var set = Self.heldSet()
+        var set = Self.set(of: signals)
         let whole = seconds.rounded(.down)
         var t = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
         // EINTR (another signal, handled) or the timeout: none of ours came.
@@ -59,10 +65,10 @@ public final class DeferredSignals {
         pthread_sigmask(SIG_SETMASK, &previous, nil)
     }
 
-    static func heldSet() -> sigset_t {
+    static func set(of signals: [Int32]) -> sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
-        for s in held { sigaddset(&set, s) }
+        for s in signals { sigaddset(&set, s) }
         return set
     }
 }

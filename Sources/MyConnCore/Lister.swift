@@ -130,6 +130,7 @@ public struct Lister {
                           listeningSockets: joined.listeningSockets, warnings: warnings + joined.warnings,
                           kernelViewIncomplete: incomplete, selfConnectionID: facts.connectionID)
         report.server.sameNetworkNamespace = namespaces.sameNetwork
+        report.completeProcessList = facts.hasProcessPrivilege
         ZombieRules.classify(&report, completeProcessList: facts.hasProcessPrivilege, idleSeconds: idleSeconds)
         if clients { report.warnings += ClientLookup(proc: proc).attach(to: &report, kernel: kernel, namespaces: namespaces) }
         return report

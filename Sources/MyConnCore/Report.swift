@@ -153,6 +153,9 @@ public struct ListReport: Sendable, Equatable {
     public var selfConnectionID: UInt64?
     /// Whether client processes were looked up (`list --clients`): `clients` is meaningful then.
     public var clientsLookedUp = false
+    /// Whether the processlist shows every session (PROCESS): only then is a socket without a
+    /// session one that no session holds. True for the kernel-only view, which has no processlist.
+    public var completeProcessList = true
 
     public init(server: ServerView, sessions: [SessionView], unmatchedSockets: [SocketView],
                 listeningSockets: [SocketView], warnings: [String], kernelViewIncomplete: Bool,

@@ -172,6 +172,15 @@ extension MySQLConnection {
         try query("KILL \(queryOnly ? "QUERY" : "CONNECTION") \(id)")
     }
 
+    /// Every session's HOST now, by id (a socket's owner, looked for by its peer).
+    public func hosts() throws(MySQLError) -> [UInt64: String] {
+        var out: [UInt64: String] = [:]
+        for r in try query("SELECT ID, HOST FROM information_schema.PROCESSLIST").rows {
+            if let id = UInt64(r[0] ?? ""), let h = r[1] { out[id] = h }
+        }
+        return out
+    }
+
     /// The processlist rows of `ids` that exist now.
     public func sessions(_ ids: [UInt64]) throws(MySQLError) -> [ProcessListRow] {
         guard !ids.isEmpty else { return [] }

@@ -23,6 +23,8 @@ extension MySQLConnection {
         let n = bytes.withUnsafeBufferPointer { b in
             b.withMemoryRebound(to: CChar.self) { mysql_real_escape_string(handle, &out, $0.baseAddress, UInt($0.count)) }
         }
+        // (ulong)-1: the character set forbids this text; NULL rather than a wrong literal.
+        guard n <= UInt(out.count) else { return "NULL" }
         return "'" + String(decoding: out[0..<Int(n)].map { UInt8(bitPattern: $0) }, as: UTF8.self) + "'"
     }
 }

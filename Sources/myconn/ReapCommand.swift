@@ -17,11 +17,11 @@ struct ReapCommand: ContainerResolving {
             --close and --probe and socket rules the same fd, inode and cookie; the rules still \
             hold) and skipped as `changed` otherwise. One line (or JSON object) per decision: \
             matched, acted, skipped, failed, dry-run. Acting needs --yes (nobody is asked), or \
-            --dry-run. INT or TERM ends the run after the action in progress (exit 0); HUP reads \
-            --rules FILE again. Without SQL (Too many connections) the socket rules (--zombie \
+            --dry-run. INT, TERM or QUIT ends the run after the action in progress (exit 0); HUP reads \
+            --rules FILE again, between cycles. Without SQL (Too many connections) the socket rules (--zombie \
             client-gone/peer-unreachable, --idle-since-recv) still work with --close and --probe.
 
-            reap's exit status: 0 when --run-time or --cycles is reached, or INT/TERM stopped it; 8 \
+            reap's exit status: 0 when --run-time or --cycles is reached, or INT, TERM or QUIT stopped it; 8 \
             when --run-time or --cycles is reached and an action failed during the run; 10 the audit \
             log cannot be written; 7 --program without performance_schema, or a --log-table the \
             server refuses; 2, 3, 4 the server cannot be used at the start; 64 bad arguments. The \
@@ -233,10 +233,13 @@ struct ReapCommand: ContainerResolving {
 }
 
 extension ReapCommand {
-    /// Tests only: with MYCONN_TEST_REAP_PAUSE=PATH, each act first creates PATH.ready and
-    /// waits (up to 60 s) for PATH.go, so that a test can change the world between the snapshot
-    /// and the re-verification. It only delays; unset, nothing happens.
+    /// Tests only, in debug builds (the tests' own; a release build has no such hook): with
+    /// MYCONN_TEST_REAP_PAUSE=PATH, each act first creates PATH.ready and waits (up to 60 s) for
+    /// PATH.go, so that a test can change the world between the snapshot and the re-verification.
     static func testPause() -> (([ActionTarget]) -> Void)? {
+        #if !DEBUG
+        return nil
+        #else
         guard let p = getenv("MYCONN_TEST_REAP_PAUSE").map({ String(cString: $0) }), !p.isEmpty else { return nil }
         return { _ in
             let ready = p + ".ready", go = p + ".go"
@@ -245,6 +248,7 @@ extension ReapCommand {
             unlink(go)
             unlink(ready)
         }
+        #endif
     }
 }
 

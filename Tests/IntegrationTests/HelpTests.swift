@@ -27,5 +27,7 @@ struct HelpTests {
     func probeStatus() throws {
         #expect(try myconnUnpiped(["probe", "--help"]).stdout.contains("11"))
         for c in ["kill", "close", "probe", "fault"] { #expect(try myconnUnpiped([c, "--help"]).stdout.contains("15 the matchers"), "\(c)") }
+        let reap = try myconnUnpiped(["reap", "--help"]).stdout
+        #expect(reap.contains("reap's exit status: 0") && reap.contains("; 8") && reap.contains("10 the audit"), "reap's own statuses")
     }
 }

@@ -55,6 +55,23 @@ extension RealServer {
             #expect(p.terminationStatus == 0 && p.terminationReason == .exit, "TERM: exit 0")
         }
 
+        @Test("--run-time: cycles every --interval from the start, none starting after the run-time; exit 0")
+        func runTime() throws {
+            let server = try TestServer()
+            let root = try DemoClientsProcess(server: server, specs: ["tcp4:busy:1"], sleepSeconds: 600)
+            defer { withExtendedLifetime(root) {} }
+            let started = Date()
+            let r = try myconn(["reap", "--print", "--busy-time", "0", "--interval", "0.5", "--run-time", "2", "--json",
+                                "--no-defaults", "-uroot", "-S", server.socketPath])
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(r.status == 0, "\(r.stderr)")
+            let cycles = try r.stdout.split(separator: "\n").compactMap { try parseJSON(String($0))["cycle"] as? Int }
+            // Cycles start at 0, 0.5, 1 and 1.5 s; the next would start at 2 s, the end of the run.
+            #expect(cycles == [1, 2, 3, 4], "\(r.stdout)")
+            // Process start and login on a loaded machine come on top of the 1.5 s of cycles.
+            #expect(elapsed >= 1.5 && elapsed < 4, "ran \(elapsed) s")
+        }
+
         @Test("no SQL (Too many connections): socket rules still choose from the kernel's view, and --close cuts exactly the one named")
         func kernelOnly() throws {
             let server = try TestServer(extraArgs: ["--max-connections=10"])

@@ -137,7 +137,7 @@ struct ReapPolicyTests {
 
         var r = report
         var orphan = SocketView(transport: .tcp4, fd: 80, inode: 1, peer: SocketAddress(ip: IPAddress(text: "10.0.0.9")!, port: 5000),
-                                tcpState: .established, health: TCPHealth(lastReceiveMilliseconds: 900_000))
+                                tcpState: .established, health: TCPHealth(lastReceiveMilliseconds: 900_000, lastSendMilliseconds: 900_000))
         orphan.zombie = [.orphanSocket]
         r.unmatchedSockets = [orphan]
         #expect(picked(rules { $0.idleTime = 0 }, in: r) == ["6", "7", "8", "12"])
@@ -145,6 +145,16 @@ struct ReapPolicyTests {
         #expect(picked(rules { $0.selection.matcher.client = orphan.peer }, in: r) == ["fd 80"])
         #expect(picked(rules { $0.idleSinceReceive = 100 }, in: r) == ["fd 80"])
         #expect(picked(rules { $0.selection.matcher.client = orphan.peer; $0.ignore.clientPort = 5000 }, in: r) == [])
+        // An --ignore-* of a session's text cannot protect a socket without a row: never a victim then.
+        #expect(picked(try rules { $0.idleSinceReceive = 100; $0.ignore.user = try TextMatch("replicator") }, in: r) == [])
+        // A sessionless socket that is sent to (a replica's binlog dump) is not idle, whatever it receives.
+        var dump = r
+        dump.unmatchedSockets[0].health = TCPHealth(lastReceiveMilliseconds: 900_000, lastSendMilliseconds: 200)
+        #expect(picked(rules { $0.idleSinceReceive = 100 }, in: dump) == [])
+        // Without PROCESS every other login's socket looks sessionless: none is a candidate.
+        var partial = r
+        partial.completeProcessList = false
+        #expect(picked(rules { $0.selection.classes = [.orphanSocket] }, in: partial) == [])
     }
 
     @Test("fingerprints: literals become ?, lists ?+, whitespace one space, keywords lower case")

@@ -141,6 +141,9 @@ public struct ActionPipeline<Method: ActionMethod> {
     public var proc: ProcReader
     /// Fields a front end adds to each of its records, after the outcome's (`reap`'s rule and cycle).
     public var annotate: ((ActionTarget, JSONWriter) -> Void)?
+    /// The signals held while acting and waiting, which end a probe or a wait early. `reap`
+    /// leaves HUP out: it holds HUP itself, for between cycles (a reload ends no action).
+    public var heldSignals: [Int32] = DeferredSignals.held
 
     public init(method: Method, dryRun: Bool, waitSeconds: Double, audit: AuditLog,
                 sessions: (any SessionLookup)?, proc: ProcReader = ProcReader()) {
@@ -179,7 +182,7 @@ public struct ActionPipeline<Method: ActionMethod> {
             try? audit.append(targets.map { record(.declined, target: $0, outcome: nil) })
             throw .notConfirmed
         }
-        let signals = DeferredSignals()
+        let signals = DeferredSignals(heldSignals)
         defer { signals.release() }
         var run = Run(outcomes: [], interruptedBy: nil, auditError: nil)
         if dryRun || targets.isEmpty {
@@ -218,6 +221,13 @@ public struct ActionPipeline<Method: ActionMethod> {
         run.interruptedBy = signals.taken ?? signals.take()
         report(run)
         return run
+    }
+
+    /// Outcome records of targets a front end did not pass to ``run(_:confirm:report:)``: refused
+    /// or failed before any act (`reap`'s victims without a proven socket, a method its preflight
+    /// refused), in the same words as the pipeline's own.
+    public func recordNotActed(_ items: [(target: ActionTarget, result: ActionResult)]) throws(Errno) {
+        try audit.append(items.map { record(.outcome, target: $0.target, outcome: ActionOutcome(target: $0.target, result: $0.result, detail: method.noDetail)) })
     }
 
     enum Phase: String { case intent, outcome, declined }

@@ -10,12 +10,9 @@ public final class KillLog {
     public let table: String
     private let quoted: String
     private var lengths: [String: Int] = [:]
+    /// Columns in utf8mb3 (pt-kill's table is `DEFAULT CHARSET=utf8`): no 4-byte characters.
+    private var narrow: Set<String> = []
     private var serverID: Int64 = 0
-
-    /// The columns pt-kill's own `--create-log-table` makes (pt-kill 3.x), in its order.
-    public static let ptKillColumns = ["kill_id", "server_id", "timestamp", "reason", "kill_error", "Id", "User", "Host", "db",
-                                       "Command", "Time", "State", "Info", "Time_ms"]
-    public static let ownColumns = ["method", "fd", "inode", "outcome"]
 
     /// `DB.TABLE`: two names, each of letters, digits, `_` and `$` (or backquoted by the caller's shell).
     public static func parse(_ text: String) -> (db: String, table: String)? {
@@ -41,7 +38,7 @@ public final class KillLog {
               PRIMARY KEY (kill_id))
             """)
         let columns = try connection.query("""
-            SELECT COLUMN_NAME, CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS \
+            SELECT COLUMN_NAME, CHARACTER_MAXIMUM_LENGTH, CHARACTER_SET_NAME FROM information_schema.COLUMNS \
             WHERE TABLE_SCHEMA = \(connection.literal(db)) AND TABLE_NAME = \(connection.literal(table))
             """).rows
         var have = Set<String>()
@@ -49,6 +46,7 @@ public final class KillLog {
             guard let name = c[0] else { continue }
             have.insert(name.lowercased())
             if let n = c[1].flatMap({ Int($0) }) { lengths[name.lowercased()] = n }
+            if let cs = c[2], cs.hasPrefix("utf8") && cs != "utf8mb4" { narrow.insert(name.lowercased()) }
         }
         let adds = [("method", "varchar(32)"), ("fd", "int"), ("inode", "bigint unsigned"), ("outcome", "varchar(16)")]
             .filter { !have.contains($0.0) }
@@ -65,10 +63,15 @@ public final class KillLog {
         let rows = events.filter { $0.kind != .matched }.map { e -> String in
             let row = e.victim.candidate.row
             let socket = e.target?.socket
+            // Lengths count characters (code points), as CHARACTER_MAXIMUM_LENGTH does; a 4-byte
+            // character in a utf8mb3 column would fail the row in strict mode: U+FFFD instead.
             func text(_ column: String, _ s: String?) -> String {
-                guard let s else { return "NULL" }
-                guard let n = lengths[column.lowercased()], s.count > n else { return connection.literal(s) }
-                return connection.literal(String(s.prefix(n)))
+                guard var scalars = s.map({ Array($0.unicodeScalars) }) else { return "NULL" }
+                if narrow.contains(column.lowercased()) { scalars = scalars.map { $0.value > 0xFFFF ? "\u{FFFD}" : $0 } }
+                if let n = lengths[column.lowercased()], scalars.count > n { scalars = Array(scalars.prefix(n)) }
+                var out = String.UnicodeScalarView()
+                out.append(contentsOf: scalars)
+                return connection.literal(String(out))
             }
             let values: [String] = [
                 String(serverID), "NOW()", text("reason", e.victim.reason), text("kill_error", e.kind == .acted ? nil : e.message),

@@ -15,7 +15,9 @@ public struct ReapVictim: Sendable, Equatable {
 /// answer from a live snapshot and from its recording (`--test-matching`).
 public enum ReapPolicy {
     /// The candidates of a list report: its sessions (never myconn's own) and its sockets that
-    /// belong to no session, with the extra facts the rules read.
+    /// belong to no session, with the extra facts the rules read. Without PROCESS the processlist
+    /// shows only the login's own sessions, and every other socket (a replica's included) would
+    /// look sessionless: such sockets are then no candidates.
     public static func candidates(_ report: ListReport, programs: [UInt64: String] = [:],
                                   transactions: [UInt64: Int64] = [:]) -> [ReapCandidate] {
         var out: [ReapCandidate] = []
@@ -23,7 +25,9 @@ public enum ReapPolicy {
         for s in report.sessions where s.row.id != report.selfConnectionID {
             out.append(ReapCandidate(session: s, program: programs[s.row.id], transactionSeconds: transactions[s.row.id]))
         }
-        for k in report.unmatchedSockets { out.append(ReapCandidate(session: nil, orphanSocket: k)) }
+        if report.completeProcessList {
+            for k in report.unmatchedSockets { out.append(ReapCandidate(session: nil, orphanSocket: k)) }
+        }
         return out
     }
 

@@ -6,6 +6,8 @@ import SocketModel
 /// What `reap` re-reads of a session at the moment of acting (``MySQLConnection`` is the real one).
 public protocol ReapLookup: SessionLookup {
     func transactionAges(_ ids: [UInt64]?) throws(MySQLError) -> [UInt64: Int64]
+    /// Every session's HOST, by id.
+    func hosts() throws(MySQLError) -> [UInt64: String]
 }
 
 extension MySQLConnection: ReapLookup {}
@@ -64,8 +66,14 @@ public struct Rechecked<Inner: ActionMethod>: ActionMethod {
         var steps = checks.map { ActionStep($0 ?? .done, inner.noDetail) }
         let ok = targets.indices.filter { checks[$0] == nil }
         guard !ok.isEmpty else { return steps }
-        let done = try inner.act(ok.map { targets[$0] }, context: context)
-        for (k, i) in ok.enumerated() { steps[i] = done[k] }
+        do {
+            let done = try inner.act(ok.map { targets[$0] }, context: context)
+            for (k, i) in ok.enumerated() { steps[i] = done[k] }
+        } catch {
+            // Nothing could be done for the survivors; the refused ones stay refused.
+            guard ok.count < targets.count else { throw error }
+            for i in ok { steps[i] = ActionStep(.failed(error.message), inner.noDetail) }
+        }
         return steps
     }
 
@@ -79,19 +87,34 @@ public struct Rechecked<Inner: ActionMethod>: ActionMethod {
         let ids = targets.compactMap { $0.session?.id }
         var rows: [UInt64: ProcessListRow]?
         var ages: [UInt64: Int64] = [:]
-        if let lookup, !ids.isEmpty {
+        var owners: [UInt64: String]?
+        if let lookup {
             do throws(MySQLError) {
-                rows = Dictionary(try lookup.sessions(ids).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-                if rules.needsTransactions { ages = try lookup.transactionAges(ids) }
+                if !ids.isEmpty {
+                    rows = Dictionary(try lookup.sessions(ids).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                    if rules.needsTransactions { ages = try lookup.transactionAges(ids) }
+                }
+                // A socket without a session in the snapshot may have one now (a client that
+                // logged in while the snapshot was read): look for its peer among the sessions.
+                if targets.contains(where: { $0.session == nil }) { owners = try lookup.hosts() }
             } catch {
-                return targets.map { _ in .refused("cannot re-verify the session: \(error)") }
+                return targets.map { _ in .refused("cannot re-verify: \(error)") }
             }
         }
-        return targets.map { check($0, rows: rows, ages: ages) }
+        return targets.map { check($0, rows: rows, ages: ages, owners: owners) }
     }
 
-    private func check(_ t: ActionTarget, rows: [UInt64: ProcessListRow]?, ages: [UInt64: Int64]) -> ActionResult? {
+    private func check(_ t: ActionTarget, rows: [UInt64: ProcessListRow]?, ages: [UInt64: Int64], owners: [UInt64: String]?) -> ActionResult? {
         guard var c = victims[t.identity] else { return .refused("not a victim of this cycle") }
+        if t.session != nil && rows == nil { return .refused("cannot re-verify the session: no SQL") }
+        if t.session == nil, let owners, let peer = t.socket?.peer {
+            for (id, host) in owners {
+                if case .tcp(let a) = SessionEndpoint(host: host), a.normalized == peer.normalized {
+                    return .refused("changed: the socket of \(peer.description) belongs to session \(id) now")
+                }
+            }
+        }
+        if rules.readsSocket && t.socket == nil { return .refused("cannot re-verify the socket rule: the session's fd is not known") }
         if let was = t.session, var s = c.session, let rows {
             guard let now = rows[was.id] else { return .refused("changed: session \(was.id) ended") }
             if now.user != was.user {

@@ -74,7 +74,8 @@ public struct ReapRules: Sendable {
     public var busyTime: Int64?
     /// `--idle-time`: COMMAND Sleep for at least this many seconds.
     public var idleTime: Int64?
-    /// `--idle-since-recv`: nothing received on the TCP socket for at least this many seconds (tcp_info).
+    /// `--idle-since-recv`: nothing received on the TCP socket for at least this many seconds
+    /// (tcp_info); for a socket without a session, nothing sent either.
     public var idleSinceReceive: Double?
     /// `--trx-time`: an InnoDB transaction open at least this many seconds.
     public var transactionTime: Int64?
@@ -120,8 +121,11 @@ public struct ReapRules: Sendable {
             if case .none = SessionEndpoint(host: row.host) { return nil }
             if !ignore.isEmpty { for m in ignore.single where m.matches(session, program: c.program) { return nil } }
         } else if let s = c.orphanSocket {
-            // A socket without a session has no row for the other rules to hold on.
-            guard selection.matcher.onlyAddresses, busyTime == nil, idleTime == nil, transactionTime == nil else { return nil }
+            // A socket without a session has no row for the other rules to hold on, nor for an
+            // --ignore-* of a session's text to protect it by: with one given, it is never a victim.
+            guard selection.matcher.onlyAddresses, ignore.onlyAddresses, busyTime == nil, idleTime == nil, transactionTime == nil else {
+                return nil
+            }
             if !ignore.isEmpty { for m in ignore.single where m.matches(socket: s) { return nil } }
         }
         if let classes = selection.classes {
@@ -148,6 +152,9 @@ public struct ReapRules: Sendable {
         }
         if let idleSinceReceive {
             guard let h = c.socket?.health, Double(h.lastReceiveMilliseconds) >= idleSinceReceive * 1000 else { return nil }
+            // A socket without a session could be a replica's binlog dump, which receives nothing
+            // but is sent events (or heartbeats): silent both ways, or it is no victim.
+            if c.session == nil, Double(h.lastSendMilliseconds) < idleSinceReceive * 1000 { return nil }
             out.append("idle-since-recv \(Self.seconds(idleSinceReceive)) (\(h.lastReceiveMilliseconds / 1000) s)")
         }
         if let transactionTime {

@@ -4,6 +4,7 @@
 import LinuxKernel
 import MySQLSessions
 import ProcFS
+import SystemPackage
 
 /// One decision of `reap` about one victim: chosen, then acted on, skipped or failed.
 public struct ReapEvent: Sendable {
@@ -49,7 +50,7 @@ public struct ReapEvent: Sendable {
 public enum ReapEnd: Sendable, Equatable {
     /// `--run-time` passed, or the number of cycles asked for were done.
     case finished
-    /// INT or TERM: the cycle in progress was finished first.
+    /// INT, TERM or QUIT: the cycle in progress was finished first.
     case signal(Int32)
     /// The audit log could not be written: nothing of that cycle was done.
     case auditLog(String)
@@ -63,9 +64,10 @@ public struct RulesUnreadable: Error, Sendable {
 
 /// The loop of `myconn reap`: every `interval`, one snapshot (the `list` join), the victims of
 /// the rules, and one run of the action pipeline on them through ``Rechecked`` (so that each is
-/// re-verified at the moment of acting). INT and TERM are held for the whole run: one arriving
-/// mid-cycle ends the run after the cycle's action (its wait is cut short, recorded as such);
-/// HUP calls ``reload`` and goes on.
+/// re-verified at the moment of acting). INT, TERM, QUIT and HUP are held for the whole run: INT,
+/// TERM or QUIT arriving mid-cycle ends the run after the cycle's action (its wait is cut short,
+/// recorded as such; none starts if it came during the snapshot); HUP calls ``reload`` between
+/// cycles and ends no action.
 public final class Reaper {
     public var rules: ReapRules
     public let taker: SnapshotTaker
@@ -95,7 +97,12 @@ public final class Reaper {
     /// Runs until `runTime`, `maxCycles` or INT/TERM. `method` nil: `--print` (decide only).
     public func run<M: ActionMethod>(_ method: M?, socketAction: Bool) -> ReapEnd {
         let signals = DeferredSignals()
-        defer { signals.release() }
+        defer {
+            // A signal still pending would be delivered at release and end the process with
+            // its own status instead of the run's.
+            while signals.take() != nil {}
+            signals.release()
+        }
         let start = Deadline.now()
         var cycle: UInt64 = 0
         while true {
@@ -149,49 +156,76 @@ public final class Reaper {
             return pendingStop(signals)
         }
         let connection = sql ? taker.sqlConnection : nil
-        let programs = rules.needsPrograms ? ((try? connection?.programNames()) ?? nil) ?? [:] : [:]
-        let ages = rules.needsTransactions ? ((try? connection?.transactionAges(nil)) ?? [:]) : [:]
+        // What the rules read besides the snapshot; when it cannot be read, nothing is chosen
+        // (an --ignore-program that protects nobody for a cycle is worse than a cycle skipped).
+        var programs: [UInt64: String] = [:], ages: [UInt64: Int64] = [:]
+        if let connection, rules.needsPrograms || rules.needsTransactions {
+            do throws(MySQLError) {
+                if rules.needsPrograms {
+                    guard let p = try connection.programNames() else {
+                        onNote("cycle \(n): --program needs performance_schema=ON, which this server does not run with; nothing chosen")
+                        return pendingStop(signals)
+                    }
+                    programs = p
+                }
+                if rules.needsTransactions { ages = try connection.transactionAges(nil) }
+            } catch {
+                onNote("cycle \(n): cannot read what the rules need (\(error)); nothing chosen")
+                return pendingStop(signals)
+            }
+        }
         let victims = ReapPolicy.victims(ReapPolicy.candidates(report, programs: programs, transactions: ages), rules: rules)
         let time = AuditLog.timestamp()
         for v in victims { onEvent(ReapEvent(cycle: n, time: time, kind: .matched, victim: v)) }
         guard let method, !victims.isEmpty else { return pendingStop(signals) }
+        guard let audit else { return .auditLog("no audit log") }
 
         var targets: [ActionTarget] = []
-        var skipped: [ReapEvent] = []
+        var notActed: [(event: ReapEvent, target: ActionTarget?)] = []
         var byIdentity: [ActionTarget.Identity: ReapVictim] = [:]
         for v in victims {
             let ref = report.server.pid.flatMap { v.candidate.socket?.reference(pid: $0) }
             var why: String?
             if socketAction && ref == nil { why = "no proven socket: " + (v.candidate.session?.unresolved ?? "its descriptor is not known") }
             if !socketAction && v.candidate.session == nil { why = "no session to \(method.action) (no SQL, or a socket without one)" }
+            let t = v.candidate.row != nil || ref != nil ? ActionTarget(session: v.candidate.row, socket: ref) : nil
+            if why == nil, let t, let first = byIdentity[t.identity] {
+                why = "the same socket as " + (first.candidate.row.map { "session \($0.id)" } ?? "another victim")
+            }
             if let why {
-                skipped.append(ReapEvent(cycle: n, time: time, kind: .skipped, victim: v, action: method.action, method: method.method, message: why))
+                notActed.append((ReapEvent(cycle: n, time: time, kind: .skipped, victim: v, target: t, action: method.action,
+                                           method: method.method, message: why), t))
                 continue
             }
-            let t = ActionTarget(session: v.candidate.row, socket: ref)
-            guard byIdentity[t.identity] == nil else { continue }
-            byIdentity[t.identity] = v
-            targets.append(t)
+            byIdentity[t!.identity] = v
+            targets.append(t!)
         }
-        guard let audit else { return .auditLog("no audit log") }
-        if !skipped.isEmpty {
-            // Victims that cannot be acted on this way are skips too: on record before they are shown.
-            do { try audit.append(skipped.map { record($0, socketPID: report.server.pid) }) } catch {
-                return .auditLog("cannot write the audit log \(audit.path) (\(error)); nothing was done")
-            }
-            skipped.forEach(onEvent)
-        }
-        guard !targets.isEmpty else { return pendingStop(signals) }
         let checked = Rechecked(inner: method, rules: rules, victims: byIdentity.mapValues(\.candidate), lookup: connection,
                                 socketAction: socketAction, idleSeconds: taker.lister.idleSeconds, beforeRecheck: beforeRecheck)
         var pipeline = ActionPipeline(method: checked, dryRun: dryRun, waitSeconds: waitSeconds, audit: audit,
                                       sessions: connection, proc: taker.lister.proc)
+        pipeline.heldSignals = [SIGINT, SIGTERM, SIGQUIT]
+        let reasons = Dictionary(notActed.compactMap { e in e.target.map { ($0.identity, e.event.victim) } }, uniquingKeysWith: { a, _ in a })
+            .merging(byIdentity, uniquingKeysWith: { _, b in b })
         pipeline.annotate = { t, w in
             w.field("front_end", "reap")
             w.field("cycle", Int64(n))
-            w.field("reason", byIdentity[t.identity]?.reason)
-            w.field("group", byIdentity[t.identity]?.group)
+            w.field("reason", reasons[t.identity]?.reason)
+            w.field("group", reasons[t.identity]?.group)
         }
+        /// Decisions made before any act: on record, then shown.
+        func settle(_ items: [(event: ReapEvent, target: ActionTarget?)], _ result: (ReapEvent) -> ActionResult) -> ReapEnd? {
+            let recorded = items.compactMap { i in i.target.map { (target: $0, result: result(i.event)) } }
+            do throws(Errno) { try pipeline.recordNotActed(recorded) } catch {
+                return .auditLog("cannot write the audit log \(audit.path) (\(error)); nothing more was done")
+            }
+            for i in items { onEvent(i.event) }
+            return nil
+        }
+        if let stop = settle(notActed, { .refused($0.message ?? "") }) { return stop }
+        guard !targets.isEmpty else { return pendingStop(signals) }
+        // A stop that came while the snapshot was read: nothing is in progress yet, so none starts.
+        if let stop = pendingStop(signals) { return stop }
         func failedEvents(_ e: MethodUnavailable) -> [ReapEvent] {
             targets.map { t in
                 ReapEvent(cycle: n, time: time, kind: .failed, victim: byIdentity[t.identity]!, target: t,
@@ -200,12 +234,7 @@ public final class Reaper {
         }
         do throws(MethodUnavailable) { try checked.preflight(targets) } catch {
             // Refused before anything was done: the pipeline would record nothing, so reap does.
-            let failed = failedEvents(error)
-            do { try audit.append(failed.map { record($0, socketPID: report.server.pid) }) } catch {
-                return .auditLog("cannot write the audit log \(audit.path) (\(error))")
-            }
-            failed.forEach(onEvent)
-            return pendingStop(signals)
+            return settle(failedEvents(error).map { ($0, $0.target) }, { .failed($0.message ?? "") }) ?? pendingStop(signals)
         }
         let run: ActionPipeline<Rechecked<M>>.Run
         do {
@@ -241,35 +270,6 @@ public final class Reaper {
         return pendingStop(signals)
     }
 
-    /// The audit record of a victim skipped (or failed) before the pipeline acted, in the
-    /// pipeline's words.
-    private func record(_ e: ReapEvent, socketPID: Int32?) -> String {
-        let w = JSONWriter(capacity: 1024)
-        let c = e.victim.candidate
-        w.object {
-            w.field("time", AuditLog.timestamp())
-            w.field("uid", Int64(AuditLog.uid))
-            w.field("action", e.action)
-            w.field("method", e.method)
-            w.field("dry_run", dryRun)
-            w.field("phase", "outcome")
-            w.field("session_id", c.row.map { Int64(bitPattern: $0.id) })
-            w.field("user", c.row?.user)
-            w.field("host", c.row?.host)
-            w.field("mysqld_pid", socketPID.map(Int64.init))
-            w.field("fd", c.socket?.fd.map(Int64.init))
-            w.field("inode", c.socket?.inode.map { Int64(bitPattern: $0) })
-            w.field("peer", c.socket?.peer?.description)
-            w.field("outcome", e.kind == .failed ? "failed" : "refused")
-            w.field("message", e.message)
-            w.field("front_end", "reap")
-            w.field("cycle", Int64(e.cycle))
-            w.field("reason", e.victim.reason)
-            w.field("group", e.victim.group)
-        }
-        return w.text
-    }
-
     /// A signal that came during the cycle: INT/TERM end the run now that the cycle is done.
     private func pendingStop(_ signals: DeferredSignals) -> ReapEnd? {
         while let s = signals.take() {
@@ -280,8 +280,9 @@ public final class Reaper {
     }
 }
 
-/// KILL through whatever SQL connection the snapshot taker holds now (it makes a new one when
-/// the old is lost): `reap --kill` acts through its own single session.
+/// KILL through the SQL connection the snapshot taker holds: `reap --kill` acts through its own
+/// single session, the one the cycle's snapshot and re-verification used (the taker replaces a
+/// lost connection only when it takes the next snapshot, never within a cycle).
 public struct CurrentConnectionKiller: SessionKiller {
     public let taker: SnapshotTaker
 
