@@ -123,6 +123,35 @@ extension RealServer {
             #expect(try Self.present(server).contains(unix), "nothing done")
         }
 
+        @Test("the pager incident: --kill --trx-time ends the session holding a transaction open and its lock is free; --close --idle-since-recv cuts the silent client")
+        func transactionAndSilence() throws {
+            let server = try TestServer()
+            try server.sql("""
+                CREATE DATABASE appdb; CREATE TABLE appdb.t (i int PRIMARY KEY, v int) ENGINE=InnoDB; INSERT INTO appdb.t VALUES (1, 0);
+                CREATE USER 'app'@'%' IDENTIFIED BY 'pw'; GRANT USAGE ON *.* TO 'app'@'%'
+                """)
+            let holder = try SQLClientProcess(server: server, statements: "BEGIN; UPDATE appdb.t SET v = v + 1 WHERE i = 1;")
+            let app = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1"], user: "app", password: "pw")
+            let neighbour = try DemoClientsProcess(server: server, specs: ["tcp4:loop:1"])
+            sleep(3)
+            let audit = server.dir.appendingPathComponent("audit.log").path
+            let login = ["--no-defaults", "-uroot", "-S", server.socketPath]
+            let k = try myconn(["reap", "--kill", "--trx-time", "2", "--cycles", "1", "--yes", "--json", "--audit-log", audit] + login)
+            let killed = Self.ids(try Self.decisions(k.stdout), "acted")
+            #expect(k.status == 0 && killed == [holder.id], "\(k.stdout) \(k.stderr)")
+            // The row it held is free: an update with a 2 s lock wait goes through.
+            let update = try server.sql("SET innodb_lock_wait_timeout = 2; UPDATE appdb.t SET v = 10 WHERE i = 1; SELECT v FROM appdb.t")
+            #expect(update == "10\n", "the transaction was rolled back and its lock released: \(update)")
+            let c = try myconn(["reap", "--close", "--idle-since-recv", "2", "--match-user", "app", "--cycles", "1", "--yes", "--json",
+                                "--audit-log", audit] + login)
+            let cut = Self.ids(try Self.decisions(c.stdout), "acted")
+            #expect(c.status == 0 && cut == [app.sessions[0].id], "\(c.stdout) \(c.stderr)")
+            let now = try Self.present(server)
+            #expect(!now.contains(app.sessions[0].id) && now.contains(neighbour.sessions[0].id))
+            #expect(neighbour.finish().values.allSatisfy { $0.errorCode == nil }, "the looping neighbour never failed")
+            withExtendedLifetime((holder, app)) {}
+        }
+
         /// `myconn reap ...` in the background, paused before each re-verification
         /// (MYCONN_TEST_REAP_PAUSE), its stdout and stderr in files.
         final class PausedReap {
