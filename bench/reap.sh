@@ -75,12 +75,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-ulimit -n "$(ulimit -Hn)"
+start_mariadbd_for_sessions "$work" "${sizes[@]}"
 max=0; for n in "${sizes[@]}"; do [ "$n" -gt "$max" ] && max=$n; done
-# Each session needs a descriptor in mysqld and one in the client process.
-need_fds=$((max + 200))
-[ "$(ulimit -n)" -ge "$need_fds" ] || { echo "bench: $max sessions need $need_fds descriptors; the hard limit is $(ulimit -Hn)" >&2; exit 1; }
-start_mariadbd "$work" --max-connections=$((max + 100)) --open-files-limit=$(ulimit -Hn) --table-open-cache=64 --thread-stack=192K
 
 median_ms() {  # CSV [ROW]: hyperfine CSV (command,mean,stddev,median,user,system,...), ROW-th command
     awk -F, -v row="${2:-1}" 'NR == row + 1 { printf "%.1f", $4 * 1000 }' "$1"
@@ -136,16 +132,8 @@ for n in "${sizes[@]}"; do
         # The last size's sessions must be gone, or this size's counts and times are off.
         until [ "$(sleeping)" -eq 0 ]; do sleep 0.2; done
     fi
-    fifo=$work/in.$n; mkfifo "$fifo"
-    "$bin/myconn-demo-clients" --port "$MYSQLD_PORT" --socket "$MYSQLD_SOCKET" \
-        --sessions "tcp4:idle:$((n / 2))" --sessions "tcp6:idle:$((n - n / 2))" \
-        <"$fifo" >"$work/clients.$n" &
-    clients=$!
-    exec 3>"$fifo"
-    until grep -q '^ready$' "$work/clients.$n"; do
-        kill -0 "$clients" 2>/dev/null || { echo "bench: clients failed at N=$n" >&2; exit 1; }
-        sleep 0.2
-    done
+    start_idle_clients "$bin" "$work" "$n"
+    clients=$CLIENTS_PID
     others=$(( $(ss -tanH exclude time-wait | wc -l) - 2 * n - 10 ))
     [ "$others" -le 100 ] || echo "bench: warning: about $others other TCP sockets in this namespace make the kernel read slower; figures not comparable" >&2
     sleep 1.1  # every session idle for 1 s or more: --idle-time 1 then matches them all

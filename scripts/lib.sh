@@ -90,6 +90,37 @@ stop_mariadbd() {
     kill -9 "$pid" 2>/dev/null || true
 }
 
+# start_mariadbd_for_sessions DIR N... — start_mariadbd sized for the largest N client sessions
+# (connections, open files, a small thread stack); raises this shell's descriptor limit to the hard
+# one, and ends the script when even that is too low.
+start_mariadbd_for_sessions() {
+    local dir=$1 n max=0; shift
+    for n in "$@"; do [ "$n" -gt "$max" ] && max=$n; done
+    ulimit -n "$(ulimit -Hn)"
+    # Each session needs a descriptor in mysqld and one in the client process.
+    local need=$((max + 200))
+    [ "$(ulimit -n)" -ge "$need" ] || { echo "bench: $max sessions need $need descriptors; the hard limit is $(ulimit -Hn)" >&2; exit 1; }
+    start_mariadbd "$dir" --max-connections=$((max + 100)) --open-files-limit="$(ulimit -Hn)" --table-open-cache=64 --thread-stack=192K
+}
+
+# start_idle_clients BIN WORK N — N idle sessions, half over 127.0.0.1 and half over ::1, from one
+# myconn-demo-clients process (BIN its directory) on the server start_mariadbd made; they are held
+# until fd 3, a fifo in WORK, is closed. Sets CLIENTS_PID; returns once every session is ready.
+start_idle_clients() {
+    local bin=$1 work=$2 n=$3
+    local fifo=$work/in.$n
+    mkfifo "$fifo"
+    "$bin/myconn-demo-clients" --port "$MYSQLD_PORT" --socket "$MYSQLD_SOCKET" \
+        --sessions "tcp4:idle:$((n / 2))" --sessions "tcp6:idle:$((n - n / 2))" \
+        <"$fifo" >"$work/clients.$n" &
+    CLIENTS_PID=$!
+    exec 3>"$fifo"
+    until grep -q '^ready$' "$work/clients.$n"; do
+        kill -0 "$CLIENTS_PID" 2>/dev/null || { echo "bench: clients failed at N=$n" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+
 # --- Docker (issue 9) ------------------------------------------------------------------------
 
 # need_docker_packages — dockerd, debootstrap and docker-compose (v1) from Debian's packages.

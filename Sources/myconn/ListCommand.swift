@@ -160,14 +160,8 @@ final class SockDiagRecorder {
     }
 }
 
-/// `--json`, `--idle`, `--pid`, `--source`: what `list` and `zombies` look at and how they print it.
-struct ListScope: ParsableArguments {
-    @Flag(name: .long, help: "Print one JSON object (the format is described in README.md).")
-    var json = false
-
-    @Option(name: .long, help: "Sessions in Sleep for at least this many seconds (TIME >= N) are zombies of class idle.")
-    var idle: Int64?
-
+/// `--pid`, `--force`, `--source`: which mysqld is looked at, and how (`list`, `zombies`, `reap`).
+struct MysqldOptions: ParsableArguments {
     @Option(name: .long, help: "mysqld's pid as seen from here (verified: it must be mysqld and listen on the server's port).")
     var pid: Int32?
 
@@ -179,6 +173,27 @@ struct ListScope: ParsableArguments {
 
     func validate() throws {
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
+    }
+}
+
+/// `--json`, `--idle` and the mysqld looked at: what `list` and `zombies` look at and how they print it.
+struct ListScope: ParsableArguments {
+    @Flag(name: .long, help: "Print one JSON object (the format is described in README.md).")
+    var json = false
+
+    @Option(name: .long, help: "Sessions in Sleep for at least this many seconds (TIME >= N) are zombies of class idle.")
+    var idle: Int64?
+
+    @OptionGroup var mysqld: MysqldOptions
+
+    var pid: Int32? {
+        get { mysqld.pid }
+        set { mysqld.pid = newValue }
+    }
+    var force: Bool { mysqld.force }
+    var source: KernelSource { mysqld.source }
+
+    func validate() throws {
         if let idle, idle < 0 { throw ValidationError("--idle must be 0 or more seconds") }
     }
 }

@@ -73,22 +73,18 @@ struct ReapCommand: ContainerResolving {
     @Option(name: .customLong("log-table"), help: "Also write each act, skip and failure to DB.TABLE, pt-kill's kill_log columns plus method, fd, inode, outcome (created when missing).")
     var logTable: String?
 
-    @Option(name: .long, help: "mysqld's pid as seen from here (verified).")
-    var pid: Int32?
-
-    @Flag(name: .long, help: "Accept a --pid whose process is not named mysqld or mariadbd (it must still listen).")
-    var force = false
-
-    @Option(name: .long, help: "Where the TCP table comes from: netlink or proc.")
-    var source: KernelSource = .netlink
+    @OptionGroup var mysqld: MysqldOptions
 
     @OptionGroup var connection: ConnectionArguments
     @OptionGroup var action: ActionArguments
 
     var containerPID: Int32? {
-        get { pid }
-        set { pid = newValue }
+        get { mysqld.pid }
+        set { mysqld.pid = newValue }
     }
+    private var pid: Int32? { mysqld.pid }
+    private var force: Bool { mysqld.force }
+    private var source: KernelSource { mysqld.source }
 
     private var acting: Bool { kill || killQuery || close || probe }
 
@@ -104,7 +100,6 @@ struct ReapCommand: ContainerResolving {
         if let runTime, !(runTime > 0) { throw ValidationError("--run-time must be more than 0 seconds") }
         if cycles == 0 { throw ValidationError("--cycles must be 1 or more") }
         if probeTimeout < 5 || probeTimeout > 600 { throw ValidationError("--probe-timeout must be 5-600 seconds") }
-        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
         if rulesFile != nil && rules.anyGiven { throw ValidationError("give the rules on the command line or in --rules FILE, not both") }
         if try rulesFile == nil && !rules.rules().hasRule {
             throw ValidationError("give at least one rule: --busy-time, --idle-time, --trx-time, --idle-since-recv, --zombie or a --match-* (or --rules FILE)")
