@@ -11,9 +11,12 @@ public struct ProcessListRow: Sendable, Equatable {
     /// The OS thread serving the session: MariaDB's `TID`, or MySQL's
     /// `performance_schema.threads.THREAD_OS_ID`; nil where the server has neither.
     public var tid: Int32?
+    /// MariaDB's `QUERY_ID`: the statement the session runs (or ran last); nil where the server
+    /// has none, or where it was not read (only ``MySQLConnection/sessions(_:)`` reads it).
+    public var queryID: UInt64?
 
     public init(id: UInt64, user: String? = nil, host: String? = nil, db: String? = nil, command: String? = nil,
-                time: Int64? = nil, state: String? = nil, info: String? = nil, tid: Int32? = nil) {
+                time: Int64? = nil, state: String? = nil, info: String? = nil, tid: Int32? = nil, queryID: UInt64? = nil) {
         self.id = id
         self.user = user
         self.host = host
@@ -23,6 +26,7 @@ public struct ProcessListRow: Sendable, Equatable {
         self.state = state
         self.info = info
         self.tid = tid
+        self.queryID = queryID
     }
 }
 
@@ -181,11 +185,22 @@ extension MySQLConnection {
         return out
     }
 
-    /// The processlist rows of `ids` that exist now.
+    /// The processlist rows of `ids` that exist now, with MariaDB's QUERY_ID.
     public func sessions(_ ids: [UInt64]) throws(MySQLError) -> [ProcessListRow] {
         guard !ids.isEmpty else { return [] }
         let list = ids.map(String.init).joined(separator: ",")
-        let r = try query("SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST WHERE ID IN (\(list))")
-        return r.rows.compactMap(Self.row)
+        let mariadb = isMariaDB
+        let r = try query("SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO\(mariadb ? ", NULL, QUERY_ID" : "") "
+                          + "FROM information_schema.PROCESSLIST WHERE ID IN (\(list))")
+        return r.rows.compactMap { c in
+            var row = Self.row(c)
+            if mariadb, c.count > 9 { row?.queryID = UInt64(c[9] ?? "") }
+            return row
+        }
+    }
+
+    /// MariaDB's `KILL QUERY ID q`: ends statement `q` only, never the one after it.
+    public func killStatement(queryID: UInt64) throws(MySQLError) {
+        try query("KILL QUERY ID \(queryID)")
     }
 }

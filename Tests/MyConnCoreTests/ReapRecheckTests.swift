@@ -178,3 +178,38 @@ struct ReapRecheckTests {
 enum ReapTestError: Error {
     case socket(Int32)
 }
+
+/// A killer that says which statement it was asked to end, and can answer as the server does
+/// when that statement has already ended.
+final class StatementKiller: SessionKiller {
+    var calls: [String] = []
+    var statementEnded = false
+    func kill(_ id: UInt64, queryOnly: Bool) throws(MySQLError) { calls.append("kill \(id) \(queryOnly ? "query" : "connection")") }
+    func killStatement(_ id: UInt64, queryID: UInt64) throws(MySQLError) {
+        if statementEnded { throw MySQLError(kind: .client, code: 1957, message: "Unknown query id: \(queryID)") }
+        calls.append("kill \(id) query id \(queryID)")
+    }
+}
+
+@Suite("KILL QUERY ends the statement that was re-verified, never the one after it")
+struct StatementKillTests {
+    func act(_ killer: StatementKiller, _ row: ProcessListRow) -> ActionResult? {
+        let signals = DeferredSignals()
+        defer { signals.release() }
+        let steps = try? SQLKill(killer: killer, queryOnly: true)
+            .act([ActionTarget(session: row, socket: nil)], context: ActionContext(proc: ProcReader(), signals: signals))
+        return steps?.first?.result
+    }
+
+    @Test("a running statement with its QUERY_ID: KILL QUERY ID; one that ended in between: refused, nothing killed; no QUERY_ID or no statement: KILL QUERY")
+    func byQueryID() {
+        let k = StatementKiller()
+        #expect(act(k, ProcessListRow(id: 7, command: "Query", time: 40, queryID: 42)) == .done)
+        #expect(act(k, ProcessListRow(id: 8, command: "Query", time: 40)) == .done)
+        #expect(act(k, ProcessListRow(id: 9, command: "Sleep", time: 40, queryID: 43)) == .done)
+        #expect(k.calls == ["kill 7 query id 42", "kill 8 query", "kill 9 query"])
+        k.statementEnded = true
+        #expect(act(k, ProcessListRow(id: 7, command: "Query", time: 41, queryID: 42)) == .refused("statement 42 of session 7 has ended; nothing killed"))
+        #expect(k.calls.count == 3)
+    }
+}

@@ -2,7 +2,9 @@ import MySQLSessions
 
 /// `myconn kill`: `KILL CONNECTION` (or `KILL QUERY`) through SQL. Re-verified at the moment
 /// of acting by the server itself: session ids are never reused, and a session that ended in
-/// between answers "Unknown thread id" (refused: nothing done).
+/// between answers "Unknown thread id" (refused: nothing done). A running statement whose
+/// QUERY_ID was read (MariaDB) is ended with `KILL QUERY ID`: if it finished in between, the
+/// server answers "Unknown query id" and the session's next statement is left alone.
 public struct SQLKill: ActionMethod {
     public struct Detail: Sendable, Equatable {}
 
@@ -25,11 +27,19 @@ public struct SQLKill: ActionMethod {
         targets.map { t in
             guard let id = t.session?.id else { return ActionStep(.refused("no session to kill"), Detail()) }
             do throws(MySQLError) {
-                try killer.kill(id, queryOnly: queryOnly)
+                if queryOnly, let q = t.session?.queryID, ["Query", "Execute"].contains(t.session?.command ?? "") {
+                    try killer.killStatement(id, queryID: q)
+                } else {
+                    try killer.kill(id, queryOnly: queryOnly)
+                }
                 return ActionStep(.done, Detail())
             } catch {
                 // ER_NO_SUCH_THREAD: the session ended in between (ids are never reused).
                 if error.code == 1094 { return ActionStep(.refused("session \(id) is already gone"), Detail()) }
+                // ER_NO_SUCH_QUERY: the statement read ended in between; a later one is not ours.
+                if error.code == 1957 {
+                    return ActionStep(.refused("statement \(t.session?.queryID ?? 0) of session \(id) has ended; nothing killed"), Detail())
+                }
                 return ActionStep(.failed("KILL failed: \(error)"), Detail())
             }
         }

@@ -29,9 +29,18 @@ public struct CutDetail: Sendable, Equatable {
 /// Ends sessions by SQL; ``MySQLConnection`` is the real one.
 public protocol SessionKiller {
     func kill(_ id: UInt64, queryOnly: Bool) throws(MySQLError)
+    /// Ends statement `queryID` of session `id` and no later one (MariaDB's `KILL QUERY ID`).
+    func killStatement(_ id: UInt64, queryID: UInt64) throws(MySQLError)
 }
 
-extension MySQLConnection: SessionKiller {}
+extension SessionKiller {
+    /// Without a statement-exact KILL: the session's statement, whichever it is now.
+    public func killStatement(_ id: UInt64, queryID: UInt64) throws(MySQLError) { try kill(id, queryOnly: true) }
+}
+
+extension MySQLConnection: SessionKiller {
+    public func killStatement(_ id: UInt64, queryID: UInt64) throws(MySQLError) { try killStatement(queryID: queryID) }
+}
 
 /// `myconn close`: cut each target's socket inside mysqld (``SocketCloser``). With `killAfter`,
 /// each cut is followed by `KILL CONNECTION`: the client has already seen a network failure,

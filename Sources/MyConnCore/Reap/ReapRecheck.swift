@@ -53,7 +53,7 @@ public struct Rechecked<Inner: ActionMethod>: ActionMethod {
     public func preflight(_ targets: [ActionTarget]) throws(MethodUnavailable) { try inner.preflight(targets) }
 
     public func verify(_ targets: [ActionTarget], proc: ProcReader) -> [ActionResult?] {
-        let checks = recheck(targets)
+        let checks = recheck(targets).results
         let ok = targets.indices.filter { checks[$0] == nil }
         let more = inner.verify(ok.map { targets[$0] }, proc: proc)
         var out = checks
@@ -62,12 +62,19 @@ public struct Rechecked<Inner: ActionMethod>: ActionMethod {
     }
 
     public func act(_ targets: [ActionTarget], context: ActionContext) throws(MethodUnavailable) -> [ActionStep<Detail>] {
-        let checks = recheck(targets)
+        let (checks, rows) = recheck(targets)
         var steps = checks.map { ActionStep($0 ?? .done, inner.noDetail) }
         let ok = targets.indices.filter { checks[$0] == nil }
         guard !ok.isEmpty else { return steps }
+        // The inner method gets the rows as just read (kill-query's QUERY_ID is the statement
+        // re-verified now, not the snapshot's).
+        let fresh = ok.map { i -> ActionTarget in
+            var t = targets[i]
+            if let id = t.session?.id, let now = rows?[id] { t.session = now }
+            return t
+        }
         do {
-            let done = try inner.act(ok.map { targets[$0] }, context: context)
+            let done = try inner.act(fresh, context: context)
             for (k, i) in ok.enumerated() { steps[i] = done[k] }
         } catch {
             // Nothing could be done for the survivors; the refused ones stay refused.
@@ -81,8 +88,9 @@ public struct Rechecked<Inner: ActionMethod>: ActionMethod {
 
     public func writeFields(of outcome: ActionOutcome<Detail>, to w: JSONWriter) { inner.writeFields(of: outcome, to: w) }
 
-    /// nil for each target that is still its victim, else why not (`changed: …`).
-    func recheck(_ targets: [ActionTarget]) -> [ActionResult?] {
+    /// nil for each target that is still its victim, else why not (`changed: …`); and the
+    /// sessions' rows as read now.
+    func recheck(_ targets: [ActionTarget]) -> (results: [ActionResult?], rows: [UInt64: ProcessListRow]?) {
         beforeRecheck?(targets)
         let ids = targets.compactMap { $0.session?.id }
         var rows: [UInt64: ProcessListRow]?
@@ -98,10 +106,10 @@ public struct Rechecked<Inner: ActionMethod>: ActionMethod {
                 // logged in while the snapshot was read): look for its peer among the sessions.
                 if targets.contains(where: { $0.session == nil }) { owners = try lookup.hosts() }
             } catch {
-                return targets.map { _ in .refused("cannot re-verify: \(error)") }
+                return (targets.map { _ in .refused("cannot re-verify: \(error)") }, nil)
             }
         }
-        return targets.map { check($0, rows: rows, ages: ages, owners: owners) }
+        return (targets.map { check($0, rows: rows, ages: ages, owners: owners) }, rows)
     }
 
     private func check(_ t: ActionTarget, rows: [UInt64: ProcessListRow]?, ages: [UInt64: Int64], owners: [UInt64: String]?) -> ActionResult? {

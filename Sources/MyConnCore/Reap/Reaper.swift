@@ -292,4 +292,9 @@ public struct CurrentConnectionKiller: SessionKiller {
         guard let c = taker.sqlConnection else { throw MySQLError(kind: .client, code: 0, message: "no SQL connection") }
         try c.kill(id, queryOnly: queryOnly)
     }
+
+    public func killStatement(_ id: UInt64, queryID: UInt64) throws(MySQLError) {
+        guard let c = taker.sqlConnection else { throw MySQLError(kind: .client, code: 0, message: "no SQL connection") }
+        try c.killStatement(queryID: queryID)
+    }
 }
