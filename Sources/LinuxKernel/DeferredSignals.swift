@@ -35,12 +35,8 @@ public final class DeferredSignals {
     /// A held signal that has arrived, taken off the queue (it will not be delivered when the
     /// mask is restored); nil when none is pending.
     public func take() -> Int32? {
-        var set = Self.set(of: signals)
         var zero = timespec(tv_sec: 0, tv_nsec: 0)
-        let s = sigtimedwait(&set, nil, &zero)
-        guard s > 0 else { return nil }
-        if taken == nil { taken = s }
-        return s
+        return dequeue(within: &zero)
     }
 
     /// Waits up to `seconds` for a held signal and takes it off the queue; nil when none came.
@@ -48,10 +44,15 @@ public final class DeferredSignals {
     public func wait(seconds: Double) -> Int32? {
         if let s = take() { return s }
         guard seconds > 0 else { return nil }
-        var set = Self.set(of: signals)
         let whole = seconds.rounded(.down)
         var t = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
-        // EINTR (another signal, handled) or the timeout: none of ours came.
+        return dequeue(within: &t)
+    }
+
+    /// `sigtimedwait(2)` on this holder's signals; EINTR (another signal, handled) or the
+    /// timeout: none of ours came.
+    private func dequeue(within t: inout timespec) -> Int32? {
+        var set = Self.set(of: signals)
         let s = sigtimedwait(&set, nil, &t)
         guard s > 0 else { return nil }
         if taken == nil { taken = s }

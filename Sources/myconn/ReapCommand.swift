@@ -181,7 +181,7 @@ struct ReapCommand: ContainerResolving {
         let json = action.json
         var failures = 0
         reaper.onEvent = { e in
-            Terminal.writeStdout(json ? ReapReport.json(e) : Array((ReapReport.line(e) + "\n").utf8))
+            Terminal.writeStdout(ReapReport.bytes(e, json: json))
             if e.kind == .failed { failures += 1 }
             if let killLog, e.kind != .matched {
                 guard let c = taker.sqlConnection else { return printError("myconn: --log-table: no SQL connection; row not written") }
@@ -221,7 +221,7 @@ struct ReapCommand: ContainerResolving {
         for (i, report) in reports.enumerated() {
             for v in ReapPolicy.victims(ReapPolicy.candidates(report), rules: rules) {
                 let e = ReapEvent(cycle: UInt64(i + 1), time: "recorded", kind: .matched, victim: v)
-                Terminal.writeStdout(action.json ? ReapReport.json(e) : Array((ReapReport.line(e) + "\n").utf8))
+                Terminal.writeStdout(ReapReport.bytes(e, json: action.json))
             }
         }
     }

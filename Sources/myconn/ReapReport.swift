@@ -3,6 +3,11 @@ import MyConnCore
 /// `reap`'s output: one line, or one JSON object (`--json`), per decision, on stdout as it is
 /// made. Every server- or client-supplied text goes through the terminal escaper.
 enum ReapReport {
+    /// One decision as it goes to stdout: its JSON object, or its line.
+    static func bytes(_ e: ReapEvent, json: Bool) -> [UInt8] {
+        json ? Self.json(e) : Array((line(e) + "\n").utf8)
+    }
+
     static func line(_ e: ReapEvent) -> String {
         let c = e.victim.candidate
         var who: String

@@ -84,19 +84,13 @@ struct ReapRuleOptions: ParsableArguments {
     func rules() throws -> ReapRules {
         var r = ReapRules()
         r.selection = try selection.selection()
-        func text(_ name: String, _ value: String?, regex: Bool = false) throws -> TextMatch? {
-            guard let value else { return nil }
-            do { return try TextMatch(value, alwaysRegex: regex) } catch {
-                throw ValidationError("\(name) \(value) is not a regular expression: \(TerminalText.oneLine(String(describing: error)))")
-            }
-        }
-        r.ignore.user = try text("--ignore-user", ignoreUser)
-        r.ignore.db = try text("--ignore-db", ignoreDB)
-        r.ignore.host = try text("--ignore-host", ignoreHost)
-        r.ignore.command = try text("--ignore-command", ignoreCommand)
-        r.ignore.info = try text("--ignore-info", ignoreInfo, regex: true)
-        r.ignore.state = try text("--ignore-state", ignoreState, regex: true)
-        r.ignore.program = try text("--ignore-program", ignoreProgram)
+        r.ignore.user = try textMatch("--ignore-user", ignoreUser)
+        r.ignore.db = try textMatch("--ignore-db", ignoreDB)
+        r.ignore.host = try textMatch("--ignore-host", ignoreHost)
+        r.ignore.command = try textMatch("--ignore-command", ignoreCommand)
+        r.ignore.info = try textMatch("--ignore-info", ignoreInfo, regex: true)
+        r.ignore.state = try textMatch("--ignore-state", ignoreState, regex: true)
+        r.ignore.program = try textMatch("--ignore-program", ignoreProgram)
         r.busyTime = busyTime
         r.idleTime = idleTime
         r.idleSinceReceive = idleSinceRecv

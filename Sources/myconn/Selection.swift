@@ -1,6 +1,15 @@
 import ArgumentParser
 import MyConnCore
 
+/// An option's matcher value (exact, `/regex/`, or always a regex); nil when not given.
+/// - Throws: ValidationError naming the option, for an expression that does not compile.
+func textMatch(_ option: String, _ value: String?, regex: Bool = false) throws -> TextMatch? {
+    guard let value else { return nil }
+    do { return try TextMatch(value, alwaysRegex: regex) } catch {
+        throw ValidationError("\(option) \(value) is not a regular expression: \(TerminalText.oneLine(String(describing: error)))")
+    }
+}
+
 /// How `kill`, `close` and `probe` (and `fault`) select sessions besides ids: `--zombie` classes
 /// and the `--match-*` matchers, all of which must hold. The matchers are named `--match-*`
 /// (as pt-kill's) because `--user` and `--host` are the login's, as in the mysql client.
@@ -65,20 +74,14 @@ struct Selection: ParsableArguments {
     }
 
     private func matcher() throws -> SessionMatcher {
-        func text(_ name: String, _ value: String?, regex: Bool = false) throws -> TextMatch? {
-            guard let value else { return nil }
-            do { return try TextMatch(value, alwaysRegex: regex) } catch {
-                throw ValidationError("\(name) \(value) is not a regular expression: \(TerminalText.oneLine(String(describing: error)))")
-            }
-        }
         var m = SessionMatcher()
-        m.user = try text("--match-user", matchUser)
-        m.db = try text("--match-db", matchDB)
-        m.host = try text("--match-host", matchHost)
-        m.command = try text("--match-command", matchCommand)
-        m.info = try text("--match-info", matchInfo, regex: true)
-        m.state = try text("--match-state", matchState, regex: true)
-        m.program = try text("--program", program)
+        m.user = try textMatch("--match-user", matchUser)
+        m.db = try textMatch("--match-db", matchDB)
+        m.host = try textMatch("--match-host", matchHost)
+        m.command = try textMatch("--match-command", matchCommand)
+        m.info = try textMatch("--match-info", matchInfo, regex: true)
+        m.state = try textMatch("--match-state", matchState, regex: true)
+        m.program = try textMatch("--program", program)
         m.client = client.flatMap(SocketTargets.parsePeer)
         m.clientPort = clientPort
         return m

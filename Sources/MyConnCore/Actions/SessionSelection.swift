@@ -75,10 +75,16 @@ public struct SessionMatcher: Sendable {
     /// Whether the session matches every matcher given. `program` is the session's
     /// program_name (nil: none, or not looked up).
     public func matches(_ s: SessionView, program: String? = nil) -> Bool {
-        let row = s.row
-        if let c = row.command, Self.protectedCommands.contains(c) { return false }
-        let endpoint = SessionEndpoint(host: row.host)
+        if let c = s.row.command, Self.protectedCommands.contains(c) { return false }
+        let endpoint = SessionEndpoint(host: s.row.host)
         if case .none = endpoint { return false }  // no client: a server thread
+        return matchesFields(s, endpoint: endpoint, program: program)
+    }
+
+    /// The matchers alone, for a caller that has already ruled out protected and server threads
+    /// and parsed HOST (`reap`'s rules, once per candidate).
+    func matchesFields(_ s: SessionView, endpoint: SessionEndpoint, program: String?) -> Bool {
+        let row = s.row
         if let user, !user.matches(row.user) { return false }
         if let db, !db.matches(row.db) { return false }
         if let command, !command.matches(row.command) { return false }

@@ -115,11 +115,15 @@ public struct ReapRules: Sendable {
         if let busyTime, !((command == "Query" || command == "Execute") && time >= busyTime) { return nil }
         if let idleTime, !(command == "Sleep" && time >= idleTime) { return nil }
         var out: [String] = []
+        var endpoint = SessionEndpoint.none
         if let session = c.session {
             let row = session.row
             if let m = row.command, SessionMatcher.protectedCommands.contains(m) { return nil }
-            if case .none = SessionEndpoint(host: row.host) { return nil }
-            if !ignore.isEmpty { for m in ignore.single where m.matches(session, program: c.program) { return nil } }
+            endpoint = SessionEndpoint(host: row.host)
+            if case .none = endpoint { return nil }
+            if !ignore.isEmpty {
+                for m in ignore.single where m.matchesFields(session, endpoint: endpoint, program: c.program) { return nil }
+            }
         } else if let s = c.orphanSocket {
             // A socket without a session has no row for the other rules to hold on, nor for an
             // --ignore-* of a session's text to protect it by: with one given, it is never a victim.
@@ -136,7 +140,7 @@ public struct ReapRules: Sendable {
         let m = selection.matcher
         if !m.isEmpty {
             if let session = c.session {
-                guard m.matches(session, program: c.program) else { return nil }
+                guard m.matchesFields(session, endpoint: endpoint, program: c.program) else { return nil }
             } else if let s = c.orphanSocket {
                 guard m.matches(socket: s) else { return nil }
             }
