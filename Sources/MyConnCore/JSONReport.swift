@@ -22,24 +22,7 @@ public enum JSONReport {
             }
             w.key("sessions")
             w.array(report.sessions) { s in
-                w.object {
-                    let r = s.row
-                    w.field("id", Int64(bitPattern: r.id))
-                    w.field("user", r.user)
-                    w.field("host", r.host)
-                    w.field("db", r.db)
-                    w.field("command", r.command)
-                    w.field("time", r.time)
-                    w.field("state", r.state)
-                    w.field("info", r.info)
-                    w.field("transport", (s.socket?.transport ?? s.transport)?.rawValue)
-                    kernelFields(s.socket, w)
-                    clientFields(s.socket, looked: report.clientsLookedUp, w)
-                    w.field("match", s.match?.rawValue)
-                    w.field("unresolved", s.unresolved)
-                    w.key("zombie")
-                    w.array(s.zombie) { w.string($0.rawValue) }
-                }
+                w.object { sessionFields(s, clientsLookedUp: report.clientsLookedUp, w) }
             }
             w.key("unmatched_sockets")
             w.array(report.unmatchedSockets) { k in
@@ -63,6 +46,26 @@ public enum JSONReport {
         }
         w.newline()
         w.flush()
+    }
+
+    /// One session's fields, as in `sessions` of the document (`serve`'s `/sessions/{id}` too).
+    public static func sessionFields(_ s: SessionView, clientsLookedUp: Bool, _ w: JSONWriter) {
+        let r = s.row
+        w.field("id", Int64(bitPattern: r.id))
+        w.field("user", r.user)
+        w.field("host", r.host)
+        w.field("db", r.db)
+        w.field("command", r.command)
+        w.field("time", r.time)
+        w.field("state", r.state)
+        w.field("info", r.info)
+        w.field("transport", (s.socket?.transport ?? s.transport)?.rawValue)
+        kernelFields(s.socket, w)
+        clientFields(s.socket, looked: clientsLookedUp, w)
+        w.field("match", s.match?.rawValue)
+        w.field("unresolved", s.unresolved)
+        w.key("zombie")
+        w.array(s.zombie) { w.string($0.rawValue) }
     }
 
     /// `clients`: null unless `--clients`; then the processes holding the other end, lowest pid

@@ -92,20 +92,7 @@ struct ActionFrontEnd<Method: ActionMethod> {
     /// The outcomes on stdout: one JSON object, or the table.
     func show(_ run: ActionPipeline<Method>.Run) {
         if arguments.json {
-            let w = JSONWriter()
-            w.object {
-                w.field("action", method.action)
-                w.field("method", method.method)
-                w.key("targets")
-                w.array(run.outcomes) { o in
-                    w.object {
-                        o.target.writeFields(to: w, transport: method.recordsTransport)
-                        method.writeFields(of: o, to: w)
-                    }
-                }
-                w.field("interrupted", run.interruptedBy.map(signalName))
-            }
-            Terminal.writeStdout(w.bytes + [0x0A])
+            Terminal.writeStdout(run.json(method) + [0x0A])
         } else if !run.outcomes.isEmpty {
             Terminal.writeStdout(Array(table(run.outcomes).utf8))
         }

@@ -217,3 +217,15 @@ extension ContainerResolving {
         try me.execute()
     }
 }
+
+/// The connection checked at start-up, handed to the snapshot taker as its first
+/// (`reap`, `serve`: taken once, on the thread that takes the snapshots).
+final class FirstConnection: @unchecked Sendable {
+    private var first: MySQLConnection?
+    init(_ r: Result<MySQLConnection, MySQLError>) { if case .success(let c) = r { first = c } }
+    func take() -> Result<MySQLConnection, MySQLError>? {
+        guard let c = first else { return nil }
+        first = nil
+        return .success(c)
+    }
+}

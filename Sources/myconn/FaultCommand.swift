@@ -115,17 +115,8 @@ struct FaultCommand: ContainerResolving {
         return (ms, jitter)
     }
 
-    /// `500ms`, `3s`, `2m`, `1h`, or plain seconds; nil when not one, or over a day.
-    static func seconds(_ text: String) -> Double? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        var value: Double?
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let v = Double(text.dropLast(suffix.count)) { value = v * scale; break }
-        }
-        if value == nil { value = Double(text) }
-        guard let v = value, v >= 0.001, v <= 86400 else { return nil }
-        return v
-    }
+    /// `--for`: see ``FaultDuration/seconds(_:)``.
+    static func seconds(_ text: String) -> Double? { FaultDuration.seconds(text) }
 
     /// Where `--container` puts mysqld's pid.
     var containerPID: Int32? {

@@ -41,32 +41,11 @@ enum FaultReport {
     static func list(_ table: FaultTable, swept: [FaultRuleset.Installed], json: Bool) throws {
         let faults: [FaultRuleset.Installed]
         do { faults = try table.list() } catch { throw Failure(.internalError, error.message) }
-        let names = (try? table.interfaces()) ?? [:]
-        /// `netdev egress_2#5` as `netdev egress eth0#5`.
-        func place(_ r: FaultRuleset.Installed.Rule) -> String {
-            guard r.chain.hasPrefix("egress_"), let i = UInt32(r.chain.dropFirst(7)), let name = names[i] else { return r.label }
-            return "\(r.family) egress \(name)#\(r.handle)"
-        }
         if json {
-            let w = JSONWriter()
-            w.object {
-                w.field("mysqld_pid", Int64(table.pid))
-                w.field("namespace", table.namespace)
-                w.field("table", "inet \(FaultRuleset.table)")
-                w.key("faults")
-                w.array(faults) { f in
-                    w.object {
-                        fields(f, to: w)
-                        w.key("where")
-                        w.array(f.rules) { w.string(place($0)) }
-                    }
-                }
-                w.key("removed")
-                w.array(swept) { f in w.object { fields(f, to: w) } }
-            }
-            Terminal.writeStdout(w.bytes + [0x0A])
+            Terminal.writeStdout(FaultAudit.listJSON(table, faults: faults, swept: swept) + [0x0A])
             return
         }
+        let place = FaultAudit.placer(table)
         for f in swept { printError("myconn: removed fault \(f.record.id): \(f.expired ? "expired" : "its socket is gone")") }
         if faults.isEmpty {
             printError("myconn: no faults in mysqld pid \(table.pid)'s network namespace \(table.namespace)")
@@ -86,7 +65,7 @@ enum FaultReport {
     /// What `--heal` removed: printed, and one audit record per fault.
     static func healed(_ removed: [FaultRuleset.Installed], swept: [FaultRuleset.Installed], table: FaultTable,
                        audit: AuditLog, dryRun: Bool, json: Bool) throws {
-        let records = auditRecords(removed, table: table, method: "heal", dryRun: dryRun) { _ in nil }
+        let records = FaultAudit.records(removed, table: table, method: "heal", dryRun: dryRun) { _ in nil }
         do { try audit.append(records) } catch {
             printError("myconn: warning: the heal is done but the audit log could not be written (\(error))")
         }
@@ -97,9 +76,9 @@ enum FaultReport {
                 w.field("method", "heal")
                 w.field("dry_run", dryRun)
                 w.key("healed")
-                w.array(removed) { f in w.object { fields(f, to: w) } }
+                w.array(removed) { f in w.object { FaultAudit.fields(f, to: w) } }
                 w.key("removed")
-                w.array(swept) { f in w.object { fields(f, to: w) } }
+                w.array(swept) { f in w.object { FaultAudit.fields(f, to: w) } }
             }
             Terminal.writeStdout(w.bytes + [0x0A])
         } else {
@@ -110,49 +89,7 @@ enum FaultReport {
     /// One audit record per fault a sweep removed (its socket gone, expired, or its mysqld gone).
     static func audit(swept: [FaultRuleset.Installed], table: FaultTable, to audit: AuditLog?) {
         guard let audit, !swept.isEmpty else { return }
-        try? audit.append(auditRecords(swept, table: table, method: "sweep", dryRun: false) {
-            $0.expired ? "expired" : "its socket or its mysqld is gone"
-        })
-    }
-
-    /// The audit records of faults removed by `method` (heal, sweep), one per fault.
-    static func auditRecords(_ faults: [FaultRuleset.Installed], table: FaultTable, method: String, dryRun: Bool,
-                             message: (FaultRuleset.Installed) -> String?) -> [String] {
-        faults.map { f -> String in
-            let w = JSONWriter()
-            w.object {
-                w.field("time", AuditLog.timestamp())
-                w.field("uid", Int64(AuditLog.uid))
-                w.field("action", "fault")
-                w.field("method", method)
-                w.field("dry_run", dryRun)
-                w.field("phase", "outcome")
-                w.field("mysqld_pid", Int64(table.pid))
-                fields(f, to: w)
-                w.field("outcome", dryRun ? "dry-run" : "done")
-                w.field("message", message(f))
-            }
-            return String(decoding: w.bytes, as: UTF8.self)
-        }
-    }
-
-    static func fields(_ f: FaultRuleset.Installed, to w: JSONWriter) {
-        let r = f.record
-        w.field("fault_id", Int64(r.id))
-        w.field("session_id", r.session.map { Int64(bitPattern: $0) })
-        w.field("inode", Int64(bitPattern: r.connection.inode))
-        w.field("cookie", String(r.connection.cookie))
-        w.field("client", r.connection.client.description)
-        w.field("server", r.connection.server.description)
-        w.field("fault", r.kind.token)
-        w.field("direction", r.direction.rawValue)
-        w.field("created", r.created)
-        w.field("until", r.until)
-        w.field("expired", f.expired)
-        w.key("rules")
-        w.array(f.rules) { w.string($0.label) }
-        w.key("sets")
-        w.array(f.sets) { w.string($0) }
+        try? audit.append(FaultAudit.sweptRecords(swept, table: table))
     }
 
     static func format(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(Double(Int(s * 10)) / 10) }

@@ -246,14 +246,3 @@ extension ReapCommand {
         #endif
     }
 }
-
-/// The connection checked at start-up, handed to the snapshot taker as its first.
-private final class FirstConnection {
-    private var first: MySQLConnection?
-    init(_ r: Result<MySQLConnection, MySQLError>) { if case .success(let c) = r { first = c } }
-    func take() -> Result<MySQLConnection, MySQLError>? {
-        guard let c = first else { return nil }
-        first = nil
-        return .success(c)
-    }
-}

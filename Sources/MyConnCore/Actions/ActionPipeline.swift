@@ -168,6 +168,25 @@ public struct ActionPipeline<Method: ActionMethod> {
         public var interruptedBy: Int32?
         /// An outcome record that could not be written (the action was done).
         public var auditError: Errno?
+
+        /// The run as one JSON object, as `--json` prints it and `serve` answers it: the action,
+        /// the method, and each target with its outcome fields.
+        public func json(_ method: Method) -> [UInt8] {
+            let w = JSONWriter()
+            w.object {
+                w.field("action", method.action)
+                w.field("method", method.method)
+                w.key("targets")
+                w.array(outcomes) { o in
+                    w.object {
+                        o.target.writeFields(to: w, transport: method.recordsTransport)
+                        method.writeFields(of: o, to: w)
+                    }
+                }
+                w.field("interrupted", interruptedBy.map(signalName))
+            }
+            return w.bytes
+        }
     }
 
     /// - Parameters:

@@ -113,3 +113,18 @@ public struct FaultRecord: Sendable, Equatable {
         self.until = until
     }
 }
+
+/// How long a fault lasts, as `fault --for` and `serve`'s `"for"` take it.
+public enum FaultDuration {
+    /// `500ms`, `3s`, `2m`, `1h`, or plain seconds; nil when not one, or over a day.
+    public static func seconds(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var value: Double?
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let v = Double(text.dropLast(suffix.count)) { value = v * scale; break }
+        }
+        if value == nil { value = Double(text) }
+        guard let v = value, v >= 0.001, v <= 86400 else { return nil }
+        return v
+    }
+}

@@ -88,6 +88,8 @@ public final class Reaper {
     public var onEvent: (ReapEvent) -> Void = { _ in }
     /// A line for standard error: a cycle that could not look, a reload.
     public var onNote: (String) -> Void = { _ in }
+    /// Each cycle's snapshot, as soon as it is taken (`serve` publishes it).
+    public var onSnapshot: ((Snapshot) -> Void)?
 
     public init(rules: ReapRules, taker: SnapshotTaker) {
         self.rules = rules
@@ -142,10 +144,18 @@ public final class Reaper {
         }
     }
 
-    /// One cycle; a non-nil end stops the run.
-    private func cycle<M: ActionMethod>(_ n: UInt64, _ method: M?, socketAction: Bool, signals: DeferredSignals) -> ReapEnd? {
+    /// One cycle for a front end that runs the loop itself (`serve`, whose signals are
+    /// swift-service-lifecycle's): nothing is held, and a cycle ends only on its own.
+    /// - Returns: nil, or why the cycle stopped short (the audit log cannot be written).
+    public func runCycle<M: ActionMethod>(_ n: UInt64, _ method: M?, socketAction: Bool) -> ReapEnd? {
+        cycle(n, method, socketAction: socketAction, signals: nil)
+    }
+
+    /// One cycle; a non-nil end stops the run. `signals` nil: none are held (``runCycle``).
+    private func cycle<M: ActionMethod>(_ n: UInt64, _ method: M?, socketAction: Bool, signals: DeferredSignals?) -> ReapEnd? {
         let rules = self.rules
         let snap = taker.take()
+        onSnapshot?(snap)
         guard let report = snap.report else {
             if case .unavailable(let why) = snap.mode { onNote("cycle \(n): no snapshot: \(why)") }
             return pendingStop(signals)
@@ -204,7 +214,7 @@ public final class Reaper {
                                 socketAction: socketAction, idleSeconds: taker.lister.idleSeconds, beforeRecheck: beforeRecheck)
         var pipeline = ActionPipeline(method: checked, dryRun: dryRun, waitSeconds: waitSeconds, audit: audit,
                                       sessions: connection, proc: taker.lister.proc)
-        pipeline.heldSignals = [SIGINT, SIGTERM, SIGQUIT]
+        pipeline.heldSignals = signals == nil ? [] : [SIGINT, SIGTERM, SIGQUIT]
         let reasons = Dictionary(notActed.compactMap { e in e.target.map { ($0.identity, e.event.victim) } }, uniquingKeysWith: { a, _ in a })
             .merging(byIdentity, uniquingKeysWith: { _, b in b })
         pipeline.annotate = { t, w in
@@ -271,8 +281,8 @@ public final class Reaper {
     }
 
     /// A signal that came during the cycle: INT/TERM end the run now that the cycle is done.
-    private func pendingStop(_ signals: DeferredSignals) -> ReapEnd? {
-        while let s = signals.take() {
+    private func pendingStop(_ signals: DeferredSignals?) -> ReapEnd? {
+        while let s = signals?.take() {
             if s == SIGHUP { reloadRules(); continue }
             return .signal(s)
         }
