@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -10,6 +10,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        // `serve`: the HTTP server, the exposition format, SIGTERM and graceful shutdown.
+        // Hummingbird's default traits (swift-configuration, full Foundation) are not used.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // libmariadb (MariaDB Connector/C) through pkg-config: module map only.
@@ -74,10 +81,23 @@ let package = Package(
             name: "MyConnTop",
             dependencies: ["MyConnCore", "CNcurses", "LinuxKernel", .product(name: "SystemPackage", package: "swift-system")]
         ),
+        // `myconn serve`: the HTTP API and /metrics over the core's snapshots and pipeline.
+        .target(
+            name: "MyConnServe",
+            dependencies: [
+                "MyConnCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "myconn",
             dependencies: [
-                "MyConnCore", "MyConnTop",
+                "MyConnCore", "MyConnTop", "MyConnServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -101,6 +121,7 @@ let package = Package(
         ),
         .testTarget(name: "MyConnCoreTests", dependencies: ["MyConnCore", "ProcFS", "MySQLSessions", "SockDiag", "LinuxKernel"], exclude: ["Fixtures"]),
         .testTarget(name: "MyConnTopTests", dependencies: ["MyConnTop", "MyConnCore"]),
+        .testTarget(name: "MyConnServeTests", dependencies: ["MyConnServe", "MyConnCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ProcFS"]),
     ],
     swiftLanguageModes: [.v6]

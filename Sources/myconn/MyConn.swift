@@ -11,7 +11,7 @@ struct MyConn: ParsableCommand {
         abstract: "See which socket and file descriptor inside mysqld belongs to which MySQL/MariaDB session.",
         discussion: ExitStatus.helpText,
         version: "0.1.0",
-        subcommands: [ListCommand.self, ZombiesCommand.self, TopCommand.self, KillCommand.self, CloseCommand.self, ProbeCommand.self, FaultCommand.self, ReapCommand.self],
+        subcommands: [ListCommand.self, ZombiesCommand.self, TopCommand.self, KillCommand.self, CloseCommand.self, ProbeCommand.self, FaultCommand.self, ReapCommand.self, ServeCommand.self],
         helpNames: [.long]
     )
 

@@ -1,0 +1,213 @@
+import LinuxKernel
+import MyConnCore
+
+/// An answer of the API: a status and a JSON body.
+struct APIReply: Error, Sendable, Equatable {
+    var status: Int
+    var body: [UInt8]
+
+    /// Toxiproxy's error shape: `{"error": "...", "status": N}`.
+    static func error(_ status: Int, _ message: String) -> APIReply {
+        let w = JSONWriter()
+        w.object {
+            w.field("error", message)
+            w.field("status", Int64(status))
+        }
+        return APIReply(status: status, body: w.bytes + [0x0A])
+    }
+
+    static func json(_ status: Int, _ body: [UInt8]) -> APIReply { APIReply(status: status, body: body + [0x0A]) }
+}
+
+/// Who asked, in each audit record the API causes.
+struct Caller: Sendable {
+    var remote: String
+    var path: String
+}
+
+extension Engine {
+    /// One action on session `id`, on the engine's thread: the target from the last snapshot
+    /// (a fresh one when that did not have the session), then the pipeline, which re-verifies it
+    /// at the moment of acting, records intent and outcome, and waits for the outcome.
+    func act(_ request: ActionRequest, _ options: ActionOptions, on id: UInt64, caller: Caller) -> APIReply {
+        let needsSocket: Bool
+        if case .kill = request { needsSocket = false } else { needsSocket = true }
+        let target: ActionTarget
+        switch resolve(id, needsSocket: needsSocket) {
+        case .failure(let reply): return reply
+        case .success(let t): target = t
+        }
+        let wait = options.wait ?? settings.waitSeconds
+        switch request {
+        case .kill(let query):
+            guard taker.sqlConnection != nil else { return .error(503, "no SQL connection now: a KILL needs one (close works without)") }
+            return run(SQLKill(killer: CurrentConnectionKiller(taker: taker), queryOnly: query), target, options.dryRun, wait, caller)
+        case .close(let how):
+            return run(SocketCut(how: how), target, options.dryRun, wait, caller)
+        case .probe(let timeout):
+            return run(Prober(timeoutSeconds: timeout), target, options.dryRun, wait, caller)
+        case .fault(.reset):
+            return run(SocketCut(how: .destroy), target, options.dryRun, wait, caller)
+        case .fault(.halfClose(let side)):
+            return run(HalfClose(side: side), target, options.dryRun, 0, caller)
+        case .fault(.network(let kind, let direction, let seconds)):
+            if !options.dryRun { sweep(pid: target.socket!.pid, caller: caller) }
+            return run(FaultInjection(kind: kind, direction: direction, seconds: seconds), target, options.dryRun, 0, caller)
+        }
+    }
+
+    /// The target for session `id`: from the last snapshot, or a new one when it lacks the id.
+    func resolve(_ id: UInt64, needsSocket: Bool) -> Result<ActionTarget, APIReply> {
+        var snapshot = published
+        for attempt in 0..<2 {
+            if attempt == 1 { snapshot = refresh() }
+            guard let report = snapshot?.snapshot.report else {
+                if attempt == 0 { continue }
+                if case .unavailable(let why)? = snapshot?.snapshot.mode { return .failure(.error(503, "no view of mysqld now: \(why)")) }
+                return .failure(.error(503, "no view of mysqld now"))
+            }
+            if id == taker.ownSessionID { return .failure(.error(403, "session \(id) is myconn serve's own connection; nothing was done")) }
+            guard let s = report.sessions.first(where: { $0.row.id == id }) else {
+                if attempt == 0 { continue }
+                return .failure(.error(404, "no session \(id) on this server (see GET /sessions); nothing was done"))
+            }
+            if !needsSocket { return .success(ActionTarget(session: s.row, socket: nil)) }
+            guard let pid = report.server.pid, let ref = s.socket?.reference(pid: pid) else {
+                return .failure(.error(409, "session \(id)'s socket is not proven (\(s.unresolved ?? "no client socket")); nothing was done"))
+            }
+            return .success(ActionTarget(session: s.row, socket: ref))
+        }
+        return .failure(.error(404, "no session \(id)"))
+    }
+
+    /// The pipeline, as every command runs it; the reply is the `--json` document, with the status
+    /// of its one outcome: 200 done (or dry run), 409 refused (nothing touched), 500 failed.
+    func run<M: ActionMethod>(_ method: M, _ target: ActionTarget, _ dryRun: Bool, _ wait: Double, _ caller: Caller) -> APIReply {
+        var pipeline = ActionPipeline(method: method, dryRun: dryRun, waitSeconds: wait, audit: audit,
+                                      sessions: taker.sqlConnection, proc: taker.lister.proc)
+        // swift-service-lifecycle has the signals: SIGTERM lets this action finish.
+        pipeline.heldSignals = []
+        pipeline.annotate = { _, w in
+            w.field("front_end", "serve")
+            w.field("remote", caller.remote)
+            w.field("request", caller.path)
+        }
+        do {
+            let run = try pipeline.run([target], confirm: { _ in true })
+            for o in run.outcomes { metrics.count(action: method.action, method: method.method, outcome: o.result.name) }
+            let status: Int
+            switch run.outcomes.first?.result {
+            case .done?, .dryRun?, nil: status = 200
+            case .refused?: status = 409
+            case .failed?, .interrupted?: status = 500
+            }
+            if let e = run.auditError {
+                return .error(500, "acted, but the outcome could not be written to the audit log \(audit.path) (\(e))")
+            }
+            return .json(status, run.json(method))
+        } catch {
+            switch error {
+            case .methodUnavailable(let m):
+                metrics.count(action: method.action, method: method.method, outcome: "failed")
+                return .error(503, "\(m.message); nothing was done")
+            case .auditLog(let path, let e): return .error(500, "cannot write the audit log \(path) (\(e)); nothing was done")
+            case .notConfirmed: return .error(500, "not confirmed; nothing was done")
+            }
+        }
+    }
+
+    /// mysqld's fault table, from the last snapshot's pid.
+    func faultTable() -> Result<FaultTable, APIReply> {
+        guard let pid = (published ?? refresh())?.snapshot.report?.server.pid else { return .failure(.error(503, "mysqld is not known now")) }
+        return .success(FaultTable(pid: pid))
+    }
+
+    /// Faults whose socket mysqld no longer holds, or that the kernel expired: out, on record.
+    @discardableResult
+    func sweep(pid: Int32, caller: Caller) -> [FaultRuleset.Installed] {
+        let table = FaultTable(pid: pid)
+        guard let swept = try? table.sweep(), !swept.isEmpty else { return [] }
+        try? audit.append(FaultAudit.sweptRecords(swept, table: table))
+        return swept
+    }
+
+    /// `GET /faults`.
+    func listFaults(caller: Caller) -> APIReply {
+        let table: FaultTable
+        switch faultTable() {
+        case .failure(let r): return r
+        case .success(let t): table = t
+        }
+        let swept = sweep(pid: table.pid, caller: caller)
+        do { return .json(200, FaultAudit.listJSON(table, faults: try table.list(), swept: swept)) } catch {
+            return .error(503, "\(error.message): faults need root (or CAP_NET_ADMIN in mysqld's network namespace)")
+        }
+    }
+
+    /// `DELETE /faults`, `DELETE /faults/{id}` and `POST /reset`: the faults removed, on record.
+    func heal(id: Int?, method: String, caller: Caller) -> APIReply {
+        let table: FaultTable
+        switch faultTable() {
+        case .failure(let r): return r
+        case .success(let t): table = t
+        }
+        let swept = sweep(pid: table.pid, caller: caller)
+        let removed: [FaultRuleset.Installed]
+        do {
+            if let id {
+                guard try table.list().contains(where: { $0.record.id == id }) else {
+                    return .error(404, "no fault \(id) (see GET /faults); nothing was done")
+                }
+                removed = try table.remove(where: { $0.record.id == id })
+            } else {
+                removed = try table.remove()
+            }
+        } catch {
+            return .error(503, "\(error.message): faults need root (or CAP_NET_ADMIN in mysqld's network namespace)")
+        }
+        let records = FaultAudit.records(removed, table: table, method: method, dryRun: false, annotate: { w in
+            w.field("front_end", "serve")
+            w.field("remote", caller.remote)
+            w.field("request", caller.path)
+        }) { _ in nil }
+        try? audit.append(records)
+        if !removed.isEmpty { metrics.count(action: "fault", method: method, outcome: "done", by: removed.count) }
+        let w = JSONWriter()
+        w.object {
+            w.field("action", "fault")
+            w.field("method", method)
+            w.key("healed")
+            w.array(removed) { f in w.object { FaultAudit.fields(f, to: w) } }
+            w.key("removed")
+            w.array(swept) { f in w.object { FaultAudit.fields(f, to: w) } }
+        }
+        return .json(200, w.bytes)
+    }
+
+    /// `GET /sessions/{id}`: the session as in `/sessions`, with its open transaction.
+    func session(_ id: UInt64) -> APIReply {
+        guard let p = published, let report = p.snapshot.report else { return .error(503, "no snapshot yet") }
+        guard let s = report.sessions.first(where: { $0.row.id == id }) else {
+            return .error(404, "no session \(id) in the last snapshot (see GET /sessions)")
+        }
+        let trx = taker.transaction(of: id)
+        let w = JSONWriter()
+        w.object {
+            JSONReport.sessionFields(s, clientsLookedUp: report.clientsLookedUp, w)
+            w.key("transaction")
+            if let trx {
+                w.object {
+                    w.field("state", trx.state)
+                    w.field("age_seconds", trx.ageSeconds.map { Int64($0) })
+                    w.field("rows_locked", trx.rowsLocked.map { Int64($0) })
+                    w.field("rows_modified", trx.rowsModified.map { Int64($0) })
+                    w.field("isolation", trx.isolation)
+                }
+            } else {
+                w.null()
+            }
+            w.field("snapshot_time", Int64(p.takenAt))
+        }
+        return .json(200, w.bytes)
+    }
+}
