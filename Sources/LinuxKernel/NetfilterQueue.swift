@@ -35,7 +35,9 @@ public final class NetfilterQueue {
             Unmanaged<NetfilterQueue>.fromOpaque(data).takeUnretainedValue().arrived.append(id)
             return 0
         }, context) else {
-            nfq_close(h)
+            // Every stored property is set, so throwing runs deinit, which closes the handle: a
+            // second nfq_close here was a double free, hit whenever a queue number was already
+            // bound (a second delay of this process tries 41000 first).
             throw Errno(rawValue: errno == 0 ? EBUSY : errno)
         }
         queue = q

@@ -315,6 +315,22 @@ extension RealServer {
             #expect(try queueRules() == 0 && (try table()) == nil, "healed on the way out")
         }
 
+        @Test("a delay on two sessions at once: each gets a queue of its own (the second queue number tried is taken by the first: that refusal once freed libnetfilter_queue's handle twice)")
+        func delayTwoTargets() throws {
+            defer { dropTable(); _ = try? run("/usr/sbin/iptables", ["-t", "mangle", "-F"]) }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:2"], pauseMilliseconds: 100)
+            defer { withExtendedLifetime(clients) {} }
+            let r = try myconn(["fault", String(clients.sessions[0].id), String(clients.sessions[1].id), "--delay", "50", "--for", "1s",
+                                "--yes", "--json", "--audit-log", server.dir.appendingPathComponent("audit.log").path,
+                                "--no-defaults", "-uroot", "-S", server.socketPath])
+            #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+            let t = try parseJSON(r.stdout)["targets"] as? [[String: Any]] ?? []
+            #expect(t.count == 2 && t.allSatisfy { $0["outcome"] as? String == "done" && ($0["packets"] as? Int ?? 0) > 0 }, "\(t)")
+            #expect(Set(t.compactMap { $0["queue"] as? Int }).count == 2, "two queues")
+            #expect(try queueRules() == 0 && (try table()) == nil, "healed on the way out")
+        }
+
         @Test("a delay whose myconn is SIGKILLed lets packets through (--queue-bypass), and the next fault call removes its rules from its record")
         func delayKilled() throws {
             defer { dropTable(); _ = try? run("/usr/sbin/iptables", ["-t", "mangle", "-F"]) }
