@@ -5,8 +5,9 @@ import SystemPackage
 
 /// The audit log: JSON lines appended to a file opened before anything is done. For each target,
 /// an `intent` record is written before acting (a failed write stops the action: nothing is
-/// done) and an `outcome` record after it; a dry run writes the outcome record only.
-public final class AuditLog {
+/// done) and an `outcome` record after it; a dry run writes the outcome record only. Immutable,
+/// and each append one write(2) to an O_APPEND file: threads may share one.
+public final class AuditLog: Sendable {
     public let path: String
     private let fd: Int32
 

@@ -26,6 +26,8 @@ final class Engine: @unchecked Sendable {
     let settings: ServeSettings
     let metrics: ServeMetrics
     let audit: AuditLog
+    /// The delays held, each on a thread of its own (they last; the engine must not wait on them).
+    let delays = Delays()
 
     private struct Queue {
         var jobs: [@Sendable () -> Void] = []

@@ -102,6 +102,8 @@ enum ActionRequest: Sendable, Equatable {
 
 enum FaultRequest: Sendable, Equatable {
     case network(FaultKind, FaultDirection, seconds: Double?)
+    /// Toxiproxy's latency: each packet held `milliseconds`, plus or minus `jitter`.
+    case delay(milliseconds: Int, jitter: Int, FaultDirection, seconds: Double?)
     case reset
     case halfClose(HalfClose.Side)
 }
@@ -115,9 +117,10 @@ struct ActionOptions: Sendable, Equatable {
 
 extension ActionRequest {
     /// Reads `verb`'s body: `kill` `{"query"}`, `close` `{"method"}`, `probe` `{"timeout"}`,
-    /// `faults` `{"type", "direction"|"stream", "percent", "kbit"|"rate", "side", "for"}`; all
+    /// `faults` `{"type", "direction"|"stream", "percent", "kbit"|"rate", "latency", "jitter", "side", "for"}`; all
     /// take `{"dry_run", "wait"}`. Toxiproxy's names are taken too: `timeout` (a blackhole),
-    /// `bandwidth` (`rate` in KB/s), `reset_peer`, and `stream` upstream/downstream.
+    /// `bandwidth` (`rate` in KB/s), `latency` (a delay, with `jitter`), `reset_peer`, and `stream`
+    /// upstream/downstream.
     static func read(_ verb: Verb, body bytes: [UInt8]) throws(BadRequest) -> (ActionRequest, ActionOptions) {
         var b = try RequestBody(bytes)
         var options = ActionOptions()
@@ -140,7 +143,7 @@ extension ActionRequest {
     }
 
     private static func readFault(_ b: inout RequestBody) throws(BadRequest) -> FaultRequest {
-        let types = ["blackhole", "timeout", "loss", "rate", "bandwidth", "reset", "reset_peer", "half-close"]
+        let types = ["blackhole", "timeout", "loss", "rate", "bandwidth", "latency", "delay", "reset", "reset_peer", "half-close"]
         guard let type = try b.string("type", oneOf: types) else { throw BadRequest("\"type\" is required: one of " + types.joined(separator: ", ")) }
         let direction = try b.string("direction", oneOf: FaultDirection.allCases.map(\.rawValue))
         let stream = try b.string("stream", oneOf: ["upstream", "downstream"])
@@ -157,6 +160,13 @@ extension ActionRequest {
         case "rate":
             guard let k = try b.number("kbit", in: 1...10_000_000), k == k.rounded() else { throw BadRequest("a rate needs \"kbit\", a whole number of kbit/s (1 or more)") }
             kind = .rate(kbit: UInt64(k))
+        case "latency", "delay":
+            guard let ms = try b.number("latency", in: 1...60000), ms == ms.rounded() else {
+                throw BadRequest("a delay needs \"latency\", whole milliseconds, 1-60000")
+            }
+            let jitter = try b.number("jitter", in: 0...ms) ?? 0
+            guard jitter == jitter.rounded() else { throw BadRequest("\"jitter\" is whole milliseconds, up to the latency") }
+            return .delay(milliseconds: Int(ms), jitter: Int(jitter), dir, seconds: seconds)
         case "bandwidth":
             guard let r = try b.number("rate", in: 1...1_250_000), r == r.rounded() else { throw BadRequest("a bandwidth needs \"rate\", a whole number of KB/s (1 or more)") }
             kind = .rate(kbit: UInt64(r) * 8)

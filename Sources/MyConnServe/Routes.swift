@@ -163,10 +163,10 @@ enum Routes {
         }
         router.delete("/faults/:id") { request, context -> APIReply in
             if let refused = gate.check(request, context, .action) { return refused }
-            guard let text = context.parameters.get("id"), let id = Int(text), id >= 0 else {
-                return .error(400, "a fault id is a number (see GET /faults); nothing was done")
+            guard let text = context.parameters.get("id"), let id = FaultID(text) else {
+                return .error(400, "a fault id is a number, or delay-N for a delay (see GET /faults); nothing was done")
             }
-            let caller = Caller(remote: context.remote, path: "DELETE /faults/\(id)")
+            let caller = Caller(remote: context.remote, path: "DELETE /faults/\(text)")
             return await engine.perform { $0.heal(id: id, method: "heal", caller: caller) } ?? stopping
         }
         router.post("/reset") { request, context -> APIReply in

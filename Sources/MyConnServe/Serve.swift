@@ -17,7 +17,9 @@ public struct ServeError: Error, Sendable {
 /// `myconn serve`: the engine (snapshots, the reaper, actions) on its thread, the HTTP API and
 /// `/metrics` on Hummingbird, SIGTERM and SIGINT through swift-service-lifecycle. On either,
 /// the server stops accepting, lets the requests in flight (and the actions they wait on)
-/// finish, stops the engine after its job in progress, and returns.
+/// finish, stops the engine after its job in progress, heals the delays it holds (the only faults
+/// without a kernel expiry: nftables faults with `for` expire in the kernel, and those without
+/// stay until healed, as with `myconn fault`), and returns.
 public enum Serve {
     /// - Parameter listening: called once with the address bound (`127.0.0.1:40213`, `unix:/path`).
     public static func run(_ settings: ServeSettings, listening: @escaping @Sendable (String) -> Void) async throws(ServeError) {
@@ -30,10 +32,14 @@ public enum Serve {
         do { try engine.start() } catch {
             throw ServeError(kind: .thread, message: "cannot start the engine's thread (\(error))")
         }
-        defer { engine.stop() }
-        let sharedAudit = SharedAudit(audit)
+        // The engine stops after its job in progress; then the delays, which have no kernel
+        // expiry, are healed (their rules out, their packets let go, their outcomes recorded).
+        defer {
+            engine.stop()
+            engine.delays.heal()
+        }
         let gate = Gatekeeper(token: settings.token.map { Array($0.utf8) }, listen: settings.listen,
-                              audit: { line in sharedAudit.append(line) })
+                              audit: { line in try? audit.append(line) })
         let router = Routes.router(engine: engine, gate: gate, maxBody: settings.maxBodyBytes)
         var logger = Logger(label: "myconn-serve")
         logger.logLevel = .warning
@@ -67,14 +73,6 @@ public enum Serve {
         }
         if case .unix(let path) = settings.listen { unlink(path) }
     }
-}
-
-/// The audit log shared by the HTTP side (refused tokens): one write(2) per record, so records
-/// from two threads never interleave.
-final class SharedAudit: @unchecked Sendable {
-    private let audit: AuditLog
-    init(_ audit: AuditLog) { self.audit = audit }
-    func append(_ line: String) { try? audit.append(line) }
 }
 
 enum UnixListener {

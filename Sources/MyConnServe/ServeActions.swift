@@ -19,6 +19,18 @@ struct APIReply: Error, Sendable, Equatable {
     static func json(_ status: Int, _ body: [UInt8]) -> APIReply { APIReply(status: status, body: body + [0x0A]) }
 }
 
+/// A fault of `DELETE /faults/{id}`: nftables rules by their fault id (`3`), or a delay (`delay-2`).
+enum FaultID: Sendable, Equatable {
+    case rules(Int)
+    case delay(Int)
+
+    init?(_ text: String) {
+        if text.hasPrefix("delay-"), let n = Int(text.dropFirst(6)), n >= 0 { self = .delay(n); return }
+        guard let n = Int(text), n >= 0 else { return nil }
+        self = .rules(n)
+    }
+}
+
 /// Who asked, in each audit record the API causes.
 struct Caller: Sendable {
     var remote: String
@@ -50,6 +62,13 @@ extension Engine {
             return run(SocketCut(how: .destroy), target, options.dryRun, wait, caller)
         case .fault(.halfClose(let side)):
             return run(HalfClose(side: side), target, options.dryRun, 0, caller)
+        case .fault(.delay(let ms, let jitter, let direction, let seconds)):
+            // Records of delays whose myconn is gone (their queue numbers are free again) go first.
+            if !options.dryRun { sweep(pid: target.socket!.pid, caller: caller) }
+            let method = DelayInjection(milliseconds: ms, jitter: jitter, direction: direction, seconds: seconds)
+            let metrics = self.metrics
+            return delays.start(method, target: target, dryRun: options.dryRun, audit: audit,
+                                annotate: Self.annotation(caller)) { metrics.count(action: "fault", method: "delay", outcome: $0) }
         case .fault(.network(let kind, let direction, let seconds)):
             if !options.dryRun { sweep(pid: target.socket!.pid, caller: caller) }
             return run(FaultInjection(kind: kind, direction: direction, seconds: seconds), target, options.dryRun, 0, caller)
@@ -87,14 +106,18 @@ extension Engine {
                                       sessions: taker.sqlConnection, proc: taker.lister.proc)
         // swift-service-lifecycle has the signals: SIGTERM lets this action finish.
         pipeline.heldSignals = []
-        pipeline.annotate = { _, w in
-            w.field("front_end", "serve")
-            w.field("remote", caller.remote)
-            w.field("request", caller.path)
-        }
+        pipeline.annotate = Self.annotation(caller)
+        let metrics = self.metrics
+        return Self.reply(pipeline, [target]) { metrics.count(action: method.action, method: method.method, outcome: $0) }
+    }
+
+    /// Runs the pipeline (confirmed: the request is the confirmation) and answers with its
+    /// `--json` document and the status of its outcome: 200 done (or dry run), 409 refused
+    /// (nothing touched), 500 failed; each outcome counted by its name.
+    static func reply<M: ActionMethod>(_ pipeline: ActionPipeline<M>, _ targets: [ActionTarget], count: (String) -> Void) -> APIReply {
         do {
-            let run = try pipeline.run([target], confirm: { _ in true })
-            for o in run.outcomes { metrics.count(action: method.action, method: method.method, outcome: o.result.name) }
+            let run = try pipeline.run(targets, confirm: { _ in true })
+            for o in run.outcomes { count(o.result.name) }
             let status: Int
             switch run.outcomes.first?.result {
             case .done?, .dryRun?, nil: status = 200
@@ -102,17 +125,26 @@ extension Engine {
             case .failed?, .interrupted?: status = 500
             }
             if let e = run.auditError {
-                return .error(500, "acted, but the outcome could not be written to the audit log \(audit.path) (\(e))")
+                return .error(500, "acted, but the outcome could not be written to the audit log \(pipeline.audit.path) (\(e))")
             }
-            return .json(status, run.json(method))
+            return .json(status, run.json(pipeline.method))
         } catch {
             switch error {
             case .methodUnavailable(let m):
-                metrics.count(action: method.action, method: method.method, outcome: "failed")
+                count("failed")
                 return .error(503, "\(m.message); nothing was done")
             case .auditLog(let path, let e): return .error(500, "cannot write the audit log \(path) (\(e)); nothing was done")
             case .notConfirmed: return .error(500, "not confirmed; nothing was done")
             }
+        }
+    }
+
+    /// What serve adds to each audit record of a request's: who asked, and for what.
+    static func annotation(_ caller: Caller) -> @Sendable (ActionTarget, JSONWriter) -> Void {
+        { _, w in
+            w.field("front_end", "serve")
+            w.field("remote", caller.remote)
+            w.field("request", caller.path)
         }
     }
 
@@ -139,13 +171,29 @@ extension Engine {
         case .success(let t): table = t
         }
         let swept = sweep(pid: table.pid, caller: caller)
-        do { return .json(200, FaultAudit.listJSON(table, faults: try table.list(), swept: swept)) } catch {
+        let delays = self.delays.running
+        do {
+            return .json(200, FaultAudit.listJSON(table, faults: try table.list(), swept: swept) { w in
+                w.key("delays")
+                w.array(delays) { d in w.object { Delays.fields(d, w) } }
+            })
+        } catch {
             return .error(503, "\(error.message): faults need root (or CAP_NET_ADMIN in mysqld's network namespace)")
         }
     }
 
-    /// `DELETE /faults`, `DELETE /faults/{id}` and `POST /reset`: the faults removed, on record.
-    func heal(id: Int?, method: String, caller: Caller) -> APIReply {
+    /// `DELETE /faults`, `DELETE /faults/{id}` and `POST /reset`: the faults removed, on record
+    /// (a delay's own outcome record says it was healed). `id` nil: every one.
+    func heal(id: FaultID?, method: String, caller: Caller) -> APIReply {
+        var endedDelays: [Delays.Running] = []
+        switch id {
+        case .delay(let d)?:
+            endedDelays = delays.heal([d])
+            if endedDelays.isEmpty { return .error(404, "no delay \(d) (see GET /faults); nothing was done") }
+            return healed(method, [], [], endedDelays)
+        case nil: endedDelays = delays.heal()
+        case .rules?: break
+        }
         let table: FaultTable
         switch faultTable() {
         case .failure(let r): return r
@@ -154,7 +202,7 @@ extension Engine {
         let swept = sweep(pid: table.pid, caller: caller)
         let removed: [FaultRuleset.Installed]
         do {
-            if let id {
+            if case .rules(let id)? = id {
                 guard try table.list().contains(where: { $0.record.id == id }) else {
                     return .error(404, "no fault \(id) (see GET /faults); nothing was done")
                 }
@@ -172,6 +220,12 @@ extension Engine {
         }) { _ in nil }
         try? audit.append(records)
         if !removed.isEmpty { metrics.count(action: "fault", method: method, outcome: "done", by: removed.count) }
+        return healed(method, removed, swept, endedDelays)
+    }
+
+    /// The answer of a heal: the faults healed, those the sweep removed, the delays ended.
+    private func healed(_ method: String, _ removed: [FaultRuleset.Installed], _ swept: [FaultRuleset.Installed],
+                        _ ended: [Delays.Running]) -> APIReply {
         let w = JSONWriter()
         w.object {
             w.field("action", "fault")
@@ -180,6 +234,8 @@ extension Engine {
             w.array(removed) { f in w.object { FaultAudit.fields(f, to: w) } }
             w.key("removed")
             w.array(swept) { f in w.object { FaultAudit.fields(f, to: w) } }
+            w.key("delays_ended")
+            w.array(ended) { d in w.object { Delays.fields(d, w) } }
         }
         return .json(200, w.bytes)
     }

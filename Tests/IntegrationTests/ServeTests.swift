@@ -220,6 +220,70 @@ extension RealServer {
             #expect(ids.contains(clients.sessions[1].id), "the other session is untouched")
         }
 
+        /// NFQUEUE rules in mysqld's namespace (iptables-nft's, in table ip mangle).
+        static func queueRules() throws -> Int {
+            try run("/usr/sbin/iptables", ["-w", "-t", "mangle", "-S"]).stdout.components(separatedBy: "NFQUEUE").count - 1
+        }
+
+        @Test("a latency through the API holds one session's replies, its neighbour keeps its pace; DELETE heals one, SIGTERM heals the other (no kernel expiry) and exits 0")
+        func latency() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:3"], pauseMilliseconds: 100)
+            let serve = try ServeProcess(server: server, arguments: ["--interval", "1"] + Self.connection(server))
+            let (first, second, neighbour) = (clients.sessions[0].id, clients.sessions[1].id, clients.sessions[2].id)
+            let a = try serve.request("POST", "/sessions/\(first)/faults", body: #"{"type": "latency", "latency": 300, "stream": "downstream"}"#)
+            #expect(a.status == 200, "\(a.body)")
+            let at = try #require((a.json?["targets"] as? [[String: Any]])?.first)
+            #expect(at["fault"] as? String == "delay:300" && at["direction"] as? String == "to-client" && at["queue"] is Int, "\(at)")
+            let b = try serve.request("POST", "/sessions/\(second)/faults", body: #"{"type": "delay", "latency": 300, "jitter": 50, "for": "60s"}"#)
+            #expect(b.status == 200, "\(b.body)")
+            let listed = try serve.request("GET", "/faults", token: .some(nil))
+            #expect((listed.json?["delays"] as? [[String: Any]])?.count == 2, "\(listed.body)")
+            #expect(try Self.queueRules() == 3, "one rule for the first (to the client), two for the second (both ways)")
+            usleep(1_500_000)
+            let firstID = at["delay_id"] as? Int ?? -1
+            let healed = try serve.request("DELETE", "/faults/delay-\(firstID)")
+            #expect(healed.status == 200, "\(healed.body)")
+            #expect((healed.json?["delays_ended"] as? [[String: Any]])?.first?["session_id"] as? Int == Int(first))
+            #expect(try Self.queueRules() == 2)
+            #expect(try serve.request("DELETE", "/faults/delay-\(firstID)").status == 404, "healed once")
+            #expect(serve.terminate() == 0, "SIGTERM: exit 0")
+            #expect(try Self.queueRules() == 0, "SIGTERM healed the delay that had no kernel expiry")
+            let records = try serve.auditRecords().filter { $0["method"] as? String == "delay" && $0["phase"] as? String == "outcome" }
+            #expect(records.count == 2)
+            #expect(records.allSatisfy { ($0["ended"] as? String)?.hasPrefix("healed") == true && ($0["packets"] as? Int ?? 0) > 0 }, "\(records)")
+            let summaries = clients.finish()
+            for id in [first, second] {
+                #expect(summaries[id]?.errorCode == nil && (summaries[id]?.maxGapUs ?? 0) >= 250_000, "session \(id) slowed on its own connection: \(String(describing: summaries[id]))")
+            }
+            #expect(summaries[neighbour]?.errorCode == nil && (summaries[neighbour]?.maxGapUs ?? 999_999) < 200_000, "the neighbour kept its pace")
+        }
+
+        @Test("losing SQL (mysqld stopped): myconn_up 0 and the kernel's view; SQL back: up 1; serve never exits on its own")
+        func losingSQL() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:2", "tcp6:idle:1"])
+            defer { withExtendedLifetime(clients) {} }
+            let serve = try ServeProcess(server: server, arguments: ["--interval", "0.5", "--read-timeout", "1", "--connect-timeout", "1"] + Self.connection(server))
+            #expect(try Self.waitMetrics(serve) { $0["myconn_up"] == 1 }["myconn_up"] == 1)
+            kill(server.pid, SIGSTOP)
+            var continued = false
+            defer { if !continued { kill(server.pid, SIGCONT) } }
+            let lost = try Self.waitMetrics(serve, tries: 150) { $0["myconn_up"] == 0 && $0["myconn_unmatched_sockets{tcp_state=\"ESTABLISHED\"}"] == 3 }
+            #expect(lost["myconn_up"] == 0, "SQL is gone")
+            #expect(lost["myconn_unmatched_sockets{tcp_state=\"ESTABLISHED\"}"] == 3, "the kernel still shows the three clients' sockets")
+            let sessions = try serve.request("GET", "/sessions", token: .some(nil))
+            #expect(sessions.status == 200)
+            #expect((sessions.json?["server"] as? [String: Any])?["sql"] as? Bool == false, "the kernel-only document")
+            kill(server.pid, SIGCONT)
+            continued = true
+            let back = try Self.waitMetrics(serve, tries: 150) { $0["myconn_up"] == 1 && $0["myconn_sessions{command=\"Sleep\",transport=\"tcp4\"}"] == 2 }
+            #expect(back["myconn_up"] == 1, "SQL is back")
+            #expect(back["myconn_sessions{command=\"Sleep\",transport=\"tcp4\"}"] == 2)
+            #expect(serve.process.isRunning, "serve kept running throughout")
+            #expect(serve.terminate() == 0)
+        }
+
         @Test("--rules runs reap's policy inside serve: its acts in the metrics and the audit log, bystanders left alone")
         func reaperInside() throws {
             let server = try TestServer()

@@ -71,6 +71,9 @@ public struct ActionContext {
     public var proc: ProcReader
     /// Held INT/TERM/HUP/QUIT: a method with a long act (probe) ends it early when one is taken.
     public var signals: DeferredSignals
+    /// A front end's own stop (`serve` healing a delay): a method with an act that lasts until
+    /// told (a delay) ends it when this returns true, as when a signal is taken.
+    public var stopRequested: @Sendable () -> Bool = { false }
 }
 
 /// An action's own part: how it checks, re-verifies and acts. Everything around it (dedupe,
@@ -144,6 +147,8 @@ public struct ActionPipeline<Method: ActionMethod> {
     /// The signals held while acting and waiting, which end a probe or a wait early. `reap`
     /// leaves HUP out: it holds HUP itself, for between cycles (a reload ends no action).
     public var heldSignals: [Int32] = DeferredSignals.held
+    /// Passed to the method's act (``ActionContext/stopRequested``).
+    public var stopRequested: @Sendable () -> Bool = { false }
 
     public init(method: Method, dryRun: Bool, waitSeconds: Double, audit: AuditLog,
                 sessions: (any SessionLookup)?, proc: ProcReader = ProcReader()) {
@@ -217,7 +222,7 @@ public struct ActionPipeline<Method: ActionMethod> {
             }
             let steps: [ActionStep<Method.Detail>]
             do {
-                steps = try method.act(targets, context: ActionContext(proc: proc, signals: signals))
+                steps = try method.act(targets, context: ActionContext(proc: proc, signals: signals, stopRequested: stopRequested))
             } catch {
                 let failed = targets.map { ActionOutcome(target: $0, result: .failed(error.message), detail: method.noDetail) }
                 try? audit.append(failed.map { record(.outcome, target: $0.target, outcome: $0) })

@@ -25,12 +25,15 @@ public struct DelayDetail: Sendable, Equatable {
 /// `--for`, or until INT/TERM/HUP, and takes its rules out on the way; the rules carry
 /// `--queue-bypass`, so if myconn is killed packets pass again, and the next delay call removes
 /// rules whose myconn is gone.
-public struct DelayInjection: ActionMethod {
+public struct DelayInjection: ActionMethod, Sendable {
     public var milliseconds: Int
     public var jitter: Int
     public var direction: FaultDirection
-    /// nil: until a signal.
+    /// nil: until a signal (or the front end's stop).
     public var seconds: Double?
+    /// Called once the delay is in place on every target it could be put on (their indexes and
+    /// queues), before packets are held: `serve` answers its request then, not when it ends.
+    public var holding: (@Sendable ([(index: Int, queue: UInt16)]) -> Void)?
 
     public init(milliseconds: Int, jitter: Int, direction: FaultDirection, seconds: Double?) {
         self.milliseconds = milliseconds
@@ -106,11 +109,13 @@ public struct DelayInjection: ActionMethod {
             }
         }
         guard !live.isEmpty else { return steps }
+        holding?(live.map { ($0.index, $0.queue.number) })
         let started = Deadline.now()
         var ended = seconds.map { "after --for \(Self.format($0)) s" } ?? "?"
         // Hold and release until --for runs out or a signal comes.
         while true {
             if let s = context.signals.take() { ended = "\(signalName(s)) after \(Self.format(Deadline.now() - started)) s"; break }
+            if context.stopRequested() { ended = "healed after \(Self.format(Deadline.now() - started)) s"; break }
             if let seconds, Deadline.now() - started >= seconds { break }
             for l in live {
                 let now = Deadline.now()

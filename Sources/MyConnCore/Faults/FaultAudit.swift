@@ -62,7 +62,9 @@ public enum FaultAudit {
 
     /// Every fault of a mysqld as one JSON object (`fault --list --json`, `GET /faults`), with
     /// what the sweep before it removed.
-    public static func listJSON(_ table: FaultTable, faults: [FaultRuleset.Installed], swept: [FaultRuleset.Installed]) -> [UInt8] {
+    /// `extra` adds fields at the end (`serve`'s delays).
+    public static func listJSON(_ table: FaultTable, faults: [FaultRuleset.Installed], swept: [FaultRuleset.Installed],
+                                extra: ((JSONWriter) -> Void)? = nil) -> [UInt8] {
         let place = placer(table)
         let w = JSONWriter()
         w.object {
@@ -79,6 +81,7 @@ public enum FaultAudit {
             }
             w.key("removed")
             w.array(swept) { f in w.object { fields(f, to: w) } }
+            extra?(w)
         }
         return w.bytes
     }
