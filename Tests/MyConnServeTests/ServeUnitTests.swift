@@ -121,6 +121,8 @@ struct ServeRequestTests {
         #expect(try fault(#"{"type":"loss","percent":30,"direction":"to-client","for":0.5}"#) == .network(.loss(percent: 30), .toClient, seconds: 0.5))
         #expect(try fault(#"{"type":"bandwidth","rate":64}"#) == .network(.rate(kbit: 512), .both, seconds: nil), "Toxiproxy's KB/s")
         #expect(try fault(#"{"type":"rate","kbit":512}"#) == .network(.rate(kbit: 512), .both, seconds: nil))
+        #expect(try fault(#"{"type":"latency","latency":300,"jitter":50,"stream":"downstream"}"#) == .delay(milliseconds: 300, jitter: 50, .toClient, seconds: nil), "Toxiproxy's latency")
+        #expect(try fault(#"{"type":"delay","latency":20,"for":"2m"}"#) == .delay(milliseconds: 20, jitter: 0, .both, seconds: 120))
         #expect(try fault(#"{"type":"reset_peer"}"#) == .reset)
         #expect(try fault(#"{"type":"half-close","side":"write"}"#) == .halfClose(.write))
     }
@@ -146,7 +148,10 @@ struct ServeRequestTests {
             (.faults, #"{"type":"blackhole","direction":"both","stream":"upstream"}"#, "not both"),
             (.faults, #"{"type":"reset","for":"3s"}"#, "acts once"),
             (.faults, #"{"type":"half-close"}"#, "\"side\""),
-            (.faults, #"{"type":"latency"}"#, "one of"),
+            (.faults, #"{"type":"latency"}"#, "\"latency\", whole milliseconds"),
+            (.faults, #"{"type":"latency","latency":100,"jitter":200}"#, "from 0 to 100"),
+            (.faults, #"{"type":"latency","latency":1.5}"#, "whole milliseconds"),
+            (.faults, #"{"type":"slicer"}"#, "one of"),
         ]
         for (verb, body, words) in cases {
             do {
@@ -157,6 +162,13 @@ struct ServeRequestTests {
                 #expect(!error.message.contains("\n"))
             }
         }
+    }
+
+    @Test("fault ids: rules by number, delays as delay-N")
+    func faultIDs() {
+        #expect(FaultID("3") == .rules(3))
+        #expect(FaultID("delay-2") == .delay(2))
+        for bad in ["", "-1", "delay-", "delay-x", "x", "3.5"] { #expect(FaultID(bad) == nil, "\(bad)") }
     }
 
     @Test("Host headers of the loopback API, and the token compared whole")
