@@ -88,7 +88,14 @@ final class Delays: @unchecked Sendable {
                 w.field("action", "fault")
                 w.field("method", "delay")
                 w.key("targets")
-                w.array([info]) { d in w.object { Self.fields(d, w) } }
+                w.array([info]) { d in
+                    w.object {
+                        Self.fields(d, w)
+                        // In place: its own outcome record (done, packets, how it ended) comes when it ends.
+                        w.field("outcome", "holding")
+                        w.field("message", nil as String?)
+                    }
+                }
                 w.field("interrupted", nil as String?)
             }
             answer.give(.json(200, w.bytes))

@@ -76,7 +76,7 @@ struct RequestBody {
         case .string(let s)?:
             if let v = FaultDuration.seconds(s) { return v }
             fallthrough
-        default: throw BadRequest("\"\(key)\" must be a duration: \"500ms\", \"3s\", \"2m\", or seconds (up to 86400)")
+        default: throw BadRequest("\"\(key)\" must be a duration: \"500ms\", \"3s\", \"2m\", \"1h\", or seconds (up to 86400)")
         }
     }
 
@@ -134,7 +134,8 @@ extension ActionRequest {
             let m = try b.string("method", oneOf: CloseMethod.allCases.map(\.rawValue)) ?? "pidfd"
             request = .close(CloseMethod(rawValue: m)!)
         case .probe:
-            request = .probe(timeout: try b.number("timeout", in: 5...600) ?? 10)
+            // At most a minute: the engine does one thing at a time, and snapshots wait for a probe.
+            request = .probe(timeout: try b.number("timeout", in: 5...60) ?? 10)
         case .faults:
             request = .fault(try readFault(&b))
         }

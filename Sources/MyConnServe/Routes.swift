@@ -4,6 +4,7 @@
 import Hummingbird
 import MyConnCore
 import NIOCore
+import Synchronization
 
 /// The request context: Hummingbird's, plus who is at the other end (for the audit log).
 struct ServeContext: RequestContext {
@@ -22,8 +23,9 @@ struct ServeContext: RequestContext {
 
 extension APIReply: ResponseGenerator {
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: .init(code: status), headers: [.contentType: "application/json"],
-                 body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"myconn\"" }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 
@@ -50,6 +52,7 @@ struct Gatekeeper: Sendable {
     let token: [UInt8]?
     let listen: ListenAddress
     let audit: @Sendable (String) -> Void
+    let refusals: Refusals
 
     enum Kind { case read, action }
 
@@ -72,6 +75,8 @@ struct Gatekeeper: Sendable {
         } else {
             why = given == nil ? "no token" : "not a Bearer token"
         }
+        refusals.count()
+        guard refusals.mayRecord() else { return .error(401, "\(why): send Authorization: Bearer <the token of --token-file>") }
         let w = JSONWriter()
         w.object {
             w.field("time", AuditLog.timestamp())
@@ -98,7 +103,7 @@ struct Gatekeeper: Sendable {
         } else if let colon = h.lastIndex(of: ":") {
             h = h[..<colon]
         }
-        if h == "localhost" { return true }
+        if h.lowercased() == "localhost" { return true }
         return ListenAddress.tcp(host: String(h), port: 0).isLocal
     }
 
@@ -107,6 +112,27 @@ struct Gatekeeper: Sendable {
         var diff = UInt8(a.count == b.count ? 0 : 1)
         for i in 0..<max(a.count, b.count) { diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0) }
         return diff == 0
+    }
+}
+
+/// Refused tokens: each counted (`myconn_http_unauthorized_total`), and on record in the audit
+/// log up to 10 a minute, so that whoever can reach the port cannot fill the disk with them.
+final class Refusals: Sendable {
+    static let perMinute = 10
+    private let window = Mutex<(start: Double, recorded: Int)>((0, 0))
+    let counter: @Sendable () -> Void
+
+    init(counter: @escaping @Sendable () -> Void) { self.counter = counter }
+
+    func count() { counter() }
+
+    func mayRecord(now: Double = Deadline.now()) -> Bool {
+        window.withLock { w in
+            if now - w.start >= 60 { w = (now, 0) }
+            guard w.recorded < Self.perMinute else { return false }
+            w.recorded += 1
+            return true
+        }
     }
 }
 
@@ -171,7 +197,12 @@ enum Routes {
         }
         router.post("/reset") { request, context -> APIReply in
             if let refused = gate.check(request, context, .action) { return refused }
-            if case .failure(let r) = await body(request, limit: maxBody) { return r }
+            switch await body(request, limit: maxBody) {
+            case .failure(let r): return r
+            case .success(let bytes):
+                // No options: nothing, or {}.
+                do throws(BadRequest) { try RequestBody(bytes).finish() } catch { return .error(400, error.message + "; nothing was done") }
+            }
             let caller = Caller(remote: context.remote, path: "POST /reset")
             return await engine.perform { $0.heal(id: nil, method: "reset", caller: caller) } ?? stopping
         }

@@ -39,7 +39,7 @@ public enum Serve {
             engine.delays.heal()
         }
         let gate = Gatekeeper(token: settings.token.map { Array($0.utf8) }, listen: settings.listen,
-                              audit: { line in try? audit.append(line) })
+                              audit: { line in try? audit.append(line) }, refusals: Refusals { metrics.countUnauthorized() })
         let router = Routes.router(engine: engine, gate: gate, maxBody: settings.maxBodyBytes)
         var logger = Logger(label: "myconn-serve")
         logger.logLevel = .warning

@@ -211,7 +211,8 @@ extension Engine {
                 removed = try table.remove()
             }
         } catch {
-            return .error(503, "\(error.message): faults need root (or CAP_NET_ADMIN in mysqld's network namespace)")
+            let delaysNote = endedDelays.isEmpty ? "" : " (\(endedDelays.count) delay(s) were ended first; their records say so)"
+            return .error(503, "\(error.message): faults need root (or CAP_NET_ADMIN in mysqld's network namespace)\(delaysNote)")
         }
         let records = FaultAudit.records(removed, table: table, method: method, dryRun: false, annotate: { w in
             w.field("front_end", "serve")
@@ -242,7 +243,10 @@ extension Engine {
 
     /// `GET /sessions/{id}`: the session as in `/sessions`, with its open transaction.
     func session(_ id: UInt64) -> APIReply {
-        guard let p = published, let report = p.snapshot.report else { return .error(503, "no snapshot yet") }
+        guard let p = published, let report = p.snapshot.report else {
+            if case .unavailable(let why)? = published?.snapshot.mode { return .error(503, "no view of mysqld now: \(why)") }
+            return .error(503, "no snapshot yet; try again in a moment")
+        }
         guard let s = report.sessions.first(where: { $0.row.id == id }) else {
             return .error(404, "no session \(id) in the last snapshot (see GET /sessions)")
         }

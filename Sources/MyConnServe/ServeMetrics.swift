@@ -18,6 +18,7 @@ final class ServeMetrics: Sendable {
     private let rtt: ValueHistogram
     private let lastReceive: ValueHistogram
     private let zombies: [ZombieClass: Gauge]
+    private let unauthorized: Counter
     private let labelled = Mutex<[String: Gauge]>([:])
     private let counters = Mutex<[String: Counter]>([:])
     /// Held by an update and by a render: a scrape never sees a snapshot half applied.
@@ -37,6 +38,8 @@ final class ServeMetrics: Sendable {
                                           help: "Smoothed RTT of each TCP session's socket, observed once per session per snapshot")
         lastReceive = registry.makeValueHistogram(name: "myconn_session_last_receive_seconds", buckets: Self.lastReceiveBuckets,
                                                   help: "Seconds since each TCP session's socket last received data, observed once per session per snapshot")
+        unauthorized = registry.makeCounter(name: "myconn_http_unauthorized_total",
+                                            help: "Requests refused for a missing or wrong token (401); the audit log keeps 10 a minute")
         var z: [ZombieClass: Gauge] = [:]
         for c in ZombieClass.allCases {
             z[c] = registry.makeGauge(name: "myconn_zombies", labels: [("class", c.rawValue)],
@@ -70,6 +73,9 @@ final class ServeMetrics: Sendable {
         }
         c.increment(by: Int64(n))
     }
+
+    /// A request refused for its token (401).
+    func countUnauthorized() { unauthorized.increment() }
 
     /// One decision of the reaper inside serve (matched, acted, skipped, failed, dry-run).
     func countReap(_ decision: String) {

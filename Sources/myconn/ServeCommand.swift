@@ -24,8 +24,9 @@ struct ServeCommand: ContainerResolving {
             and the view to the kernel's; serve keeps running.
 
             serve's exit status: 0 stopped by SIGTERM or SIGINT; 10 the audit log cannot be written; \
-            64 bad arguments or an unusable --token-file or --listen; 2, 3, 4 the server cannot be used \
-            at the start. The general table:
+            64 bad arguments or an unusable --token-file or --listen. A server that does not answer \
+            at the start (or refuses the login) is a warning: serve runs with myconn_up 0 and tries \
+            again every --interval. The general table:
 
             \(ExitStatus.helpText)
             """,
@@ -109,12 +110,13 @@ struct ServeCommand: ContainerResolving {
         }
         let options = try connection.resolved()
         let opener = connection.opener(options)
-        // The server must be usable at the start; later losses turn myconn_up to 0 instead.
+        // A sidecar may start before its server answers (or while it is full): it serves
+        // myconn_up 0, and the kernel's view where it can, until a snapshot gets SQL.
         let first = opener()
         let fallback = KernelFallback(requestedPID: mysqld.pid, host: connection.host, socketPath: connection.socket,
                                       port: connection.port.map { UInt16($0) }, force: mysqld.force)
-        if case .failure(let e) = first, !(KernelFallback.applies(to: e) && fallback.locate() != nil) {
-            throw Failure(e, host: options.host)
+        if case .failure(let e) = first {
+            printError("myconn serve: warning: no SQL yet (\(e)); serving myconn_up 0 and trying again every --interval")
         }
         let handOver = FirstConnection(first)
         let (pid, force, source, idleSeconds) = (mysqld.pid, mysqld.force, mysqld.source, idle)

@@ -57,13 +57,44 @@ final class ServeProcess: @unchecked Sendable {
     var port: Int { Int(address.split(separator: ":").last ?? "0") ?? 0 }
     var stderr: String { (try? String(contentsOf: err, encoding: .utf8)) ?? "" }
 
+    var api: ServeAPI { ServeAPI(address: address, token: token) }
+    typealias Reply = ServeAPI.Reply
+
+    func request(_ method: String, _ path: String, body: String? = nil, token: String?? = .none,
+                 headers: [String] = []) throws -> Reply {
+        try api.request(method, path, body: body, token: token, headers: headers)
+    }
+
+    func metrics() throws -> [String: Double] { try api.metrics(token: .some(nil)) }
+
+    /// The audit log's records.
+    func auditRecords() throws -> [[String: Any]] {
+        let text = (try? String(contentsOf: audit, encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map { try parseJSON(String($0)) }
+    }
+
+    /// SIGTERM, then the exit status (nil: it did not exit within `seconds`).
+    func terminate(within seconds: Double = 30) -> Int32? {
+        kill(process.processIdentifier, SIGTERM)
+        let until = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < until { usleep(20_000) }
+        if process.isRunning { return nil }
+        return process.terminationStatus
+    }
+}
+
+/// serve's API at `address`, through curl (a test's own client: nothing of myconn's).
+struct ServeAPI: Sendable {
+    let address: String
+    let token: String
+
     struct Reply {
         var status: Int
         var body: String
         var json: [String: Any]? { try? parseJSON(body) }
     }
 
-    /// One request; `token` nil sends none, `.some(t)` sends `Bearer t` (the right one by default).
+    /// One request; `token` `.some(nil)` sends none, `.some(t)` sends `Bearer t`, the default the right one.
     func request(_ method: String, _ path: String, body: String? = nil, token: String?? = .none,
                  headers: [String] = []) throws -> Reply {
         var args = ["-s", "-S", "-X", method, "-w", "\n%{http_code}", "--max-time", "60"]
@@ -71,7 +102,7 @@ final class ServeProcess: @unchecked Sendable {
         if let bearer { args += ["-H", "Authorization: Bearer \(bearer)"] }
         for h in headers { args += ["-H", h] }
         if let body {
-            let file = out.deletingLastPathComponent().appendingPathComponent("body-\(UUID().uuidString)")
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("myconn-test-body-\(UUID().uuidString)")
             try body.write(to: file, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: file) }
             args += ["-H", "Content-Type: application/json", "--data-binary", "@\(file.path)"]
@@ -89,28 +120,13 @@ final class ServeProcess: @unchecked Sendable {
     }
 
     /// `/metrics` as `name{labels} value` lines, comments left out.
-    func metrics() throws -> [String: Double] {
-        let r = try request("GET", "/metrics", token: .some(nil))
+    func metrics(token: String?? = .none) throws -> [String: Double] {
+        let r = try request("GET", "/metrics", token: token)
         var out: [String: Double] = [:]
         for line in r.body.split(separator: "\n") where !line.hasPrefix("#") {
             guard let space = line.lastIndex(of: " "), let v = Double(line[line.index(after: space)...]) else { continue }
             out[String(line[..<space])] = v
         }
         return out
-    }
-
-    /// The audit log's records.
-    func auditRecords() throws -> [[String: Any]] {
-        let text = (try? String(contentsOf: audit, encoding: .utf8)) ?? ""
-        return try text.split(separator: "\n").map { try parseJSON(String($0)) }
-    }
-
-    /// SIGTERM, then the exit status (nil: it did not exit within `seconds`).
-    func terminate(within seconds: Double = 30) -> Int32? {
-        kill(process.processIdentifier, SIGTERM)
-        let until = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < until { usleep(20_000) }
-        if process.isRunning { return nil }
-        return process.terminationStatus
     }
 }

@@ -17,9 +17,14 @@ extension RealServer {
         /// Waits until `check` holds on /metrics (each try after `step` ms); the last metrics read.
         static func waitMetrics(_ serve: ServeProcess, tries: Int = 100, step: UInt32 = 100,
                                 _ check: ([String: Double]) -> Bool) throws -> [String: Double] {
+            try waitMetrics(serve.api, token: .some(nil), tries: tries, step: step, check)
+        }
+
+        static func waitMetrics(_ api: ServeAPI, token: String?? = .none, tries: Int = 100, step: UInt32 = 100,
+                                _ check: ([String: Double]) -> Bool) throws -> [String: Double] {
             var m: [String: Double] = [:]
             for _ in 0..<tries {
-                m = try serve.metrics()
+                m = (try? api.metrics(token: token)) ?? [:]
                 if check(m) { return m }
                 usleep(step * 1000)
             }
@@ -158,9 +163,13 @@ extension RealServer {
                 #expect(r.json?["status"] as? Int == status, "\(name): the error shape {error, status}")
                 #expect((r.json?["error"] as? String).map { !$0.isEmpty && !$0.contains("\n") } == true, "\(name): one line of reason")
             }
+            #expect(try serve.request("POST", "/reset", body: "garbage").status == 400, "/reset takes no options")
+            let headers = try run("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", "-X", "POST", "http://\(serve.address)/sessions/\(id)/kill"]).stdout
+            #expect(headers.lowercased().contains("www-authenticate: bearer"), "\(headers)")
+            #expect(try serve.metrics()["myconn_http_unauthorized_total"] == 3)
             let records = try serve.auditRecords()
             #expect(!records.contains { ($0["phase"] as? String) == "intent" }, "nothing was acted on")
-            #expect(records.filter { $0["outcome"] as? String == "unauthorized" }.count == 2, "both bad tokens are on record")
+            #expect(records.filter { $0["outcome"] as? String == "unauthorized" }.count == 3, "each bad token is on record")
             #expect(!records.contains { ($0["message"] as? String)?.contains(serve.token) == true }, "the token is never written")
             let ids = try server.sql("SELECT ID FROM information_schema.PROCESSLIST").split(separator: "\n").compactMap { UInt64($0) }
             for s in clients.sessions { #expect(ids.contains(s.id), "session \(s.id) untouched") }
@@ -235,6 +244,7 @@ extension RealServer {
             #expect(a.status == 200, "\(a.body)")
             let at = try #require((a.json?["targets"] as? [[String: Any]])?.first)
             #expect(at["fault"] as? String == "delay:300" && at["direction"] as? String == "to-client" && at["queue"] is Int, "\(at)")
+            #expect(at["outcome"] as? String == "holding")
             let b = try serve.request("POST", "/sessions/\(second)/faults", body: #"{"type": "delay", "latency": 300, "jitter": 50, "for": "60s"}"#)
             #expect(b.status == 200, "\(b.body)")
             let listed = try serve.request("GET", "/faults", token: .some(nil))
@@ -321,14 +331,16 @@ final class PrometheusProcess {
     let process = Process()
     let port = freePort()
 
-    init(dir: URL, target: String) throws {
+    /// - Parameter tokenFile: the bearer token's file, for a serve that wants it on reads too.
+    init(dir: URL, target: String, tokenFile: URL? = nil) throws {
         let config = dir.appendingPathComponent("prometheus.yml")
+        let auth = tokenFile.map { "\n    authorization:\n      type: Bearer\n      credentials_file: \($0.path)" } ?? ""
         try """
         global:
           scrape_interval: 1s
           evaluation_interval: 1s
         scrape_configs:
-          - job_name: myconn
+          - job_name: myconn\(auth)
             static_configs:
               - targets: ['\(target)']
         """.write(to: config, atomically: true, encoding: .utf8)

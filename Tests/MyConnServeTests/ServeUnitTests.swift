@@ -138,7 +138,7 @@ struct ServeRequestTests {
             (.close, #"{"method":"pidfd","frobnicate":1}"#, "unknown key \"frobnicate\""),
             (.kill, #"{"query":"yes"}"#, "true or false"),
             (.kill, #"{"wait":61}"#, "from 0 to 60"),
-            (.probe, #"{"timeout":1}"#, "from 5 to 600"),
+            (.probe, #"{"timeout":1}"#, "from 5 to 60"),
             (.faults, "{}", "\"type\" is required"),
             (.faults, #"{"type":"loss"}"#, "\"percent\""),
             (.faults, #"{"type":"loss","percent":0}"#, "0.1"),
