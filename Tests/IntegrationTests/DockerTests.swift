@@ -265,7 +265,9 @@ extension RealServer {
             let up = try dc(["up", "-d"])
             try #require(up.status == 0, "\(up.stderr)")
             func appSessions() throws -> [[String: Any]] {
-                let r = try dc(["exec", "-T", "myconn", "myconn", "list", "--json", "--no-defaults"])
+                // As the compose file's header says to type it: option files read (the image keeps
+                // no socket default that would override MYSQL_UNIX_PORT).
+                let r = try dc(["exec", "-T", "myconn", "myconn", "list", "--json"])
                 guard r.status == 0, let json = try? parseJSON(r.stdout) else { return [] }
                 return ((json["sessions"] as? [[String: Any]]) ?? []).filter { ($0["info"] as? String) == "SELECT SLEEP(3600)" }
             }
@@ -278,7 +280,7 @@ extension RealServer {
             try #require(sessions.count == 3, "the app's three sessions appear: \(sessions.count)")
             #expect(sessions.allSatisfy { $0["fd"] is Int && $0["transport"] as? String == "tcp4" }, "each with its fd")
             let victim = try #require(sessions.first?["id"] as? Int)
-            let cut = try dc(["exec", "-T", "myconn", "myconn", "close", String(victim), "--method", "destroy", "--yes", "--json", "--no-defaults"])
+            let cut = try dc(["exec", "-T", "myconn", "myconn", "close", String(victim), "--method", "destroy", "--yes", "--json"])
             #expect(cut.status == 0, "\(cut.stdout) \(cut.stderr)")
             var after: [[String: Any]] = []
             for _ in 0..<100 {
