@@ -45,7 +45,8 @@ need_build_and_test_packages() {
         /usr/sbin/mariadbd:mariadb-server /usr/bin/mariadb-install-db:mariadb-server \
         /usr/bin/mariadb:mariadb-client ss:iproute2 ip:iproute2 \
         unshare:util-linux nsenter:util-linux runuser:util-linux strace:strace tmux:tmux \
-        pt-kill:percona-toolkit curl:curl prometheus:prometheus promtool:prometheus
+        pt-kill:percona-toolkit curl:curl prometheus:prometheus promtool:prometheus \
+        /usr/lib/python3/dist-packages/yaml:python3-yaml /usr/lib/python3/dist-packages/jsonschema:python3-jsonschema
 }
 
 # free_port — a loopback TCP port no socket uses now, in any state, below the kernel's ephemeral
