@@ -19,6 +19,7 @@ final class ServeMetrics: Sendable {
     private let lastReceive: ValueHistogram
     private let zombies: [ZombieClass: Gauge]
     private let unauthorized: Counter
+    private let snapshots: Counter
     private let labelled = Mutex<[String: Gauge]>([:])
     private let counters = Mutex<[String: Counter]>([:])
     /// Held by an update and by a render: a scrape never sees a snapshot half applied.
@@ -44,6 +45,8 @@ final class ServeMetrics: Sendable {
                                                   help: "Seconds since each TCP session's socket last received data, observed once per session per snapshot")
         unauthorized = registry.makeCounter(name: "myconn_http_unauthorized_total",
                                             help: "Requests refused for a missing or wrong token (401); the audit log keeps 10 a minute")
+        snapshots = registry.makeCounter(name: "myconn_snapshots_total",
+                                         help: "Snapshots taken (one every --interval; a scrape never takes one)")
         var z: [ZombieClass: Gauge] = [:]
         for c in ZombieClass.allCases {
             z[c] = registry.makeGauge(name: "myconn_zombies", labels: [("class", c.rawValue)],
@@ -109,6 +112,7 @@ final class ServeMetrics: Sendable {
     }
 
     private func apply(_ snap: Snapshot, oldestTransaction age: Int64?, now: Double) {
+        snapshots.increment()
         up.set(snap.mode == .sql ? 1.0 : 0.0)
         snapshotSeconds.set(snap.milliseconds / 1000)
         snapshotTime.set(now)

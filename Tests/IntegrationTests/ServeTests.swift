@@ -47,6 +47,14 @@ extension RealServer {
                 #expect(m["myconn_zombies{class=\"\(c)\"}"] == 0, "\(c)")
             }
             #expect(m["myconn_session_rtt_seconds_count"].map { $0 >= 5 } == true, "one RTT per TCP session per snapshot")
+            // Scrapes never take snapshots: 40 back to back within about a second see at most
+            // one new snapshot (--interval 1).
+            let before = try serve.metrics()["myconn_snapshots_total"] ?? -1
+            let started = Date()
+            for _ in 0..<40 { _ = try serve.metrics() }
+            let after = try serve.metrics()["myconn_snapshots_total"] ?? -1
+            let seconds = Date().timeIntervalSince(started)
+            #expect(after - before <= seconds.rounded(.up) + 1, "\(after - before) snapshots in \(seconds) s of 40 scrapes")
 
             // promtool's lint of the exposition format.
             let lint = try run("/bin/sh", ["-c", "curl -sS http://\(serve.address)/metrics | /usr/bin/promtool check metrics"])
@@ -185,6 +193,33 @@ extension RealServer {
             // Any other address needs a token file to start at all.
             let wide = try myconn(["serve", "--listen", "0.0.0.0:0"] + Self.connection(server))
             expectOneLineFailure(wide, status: 64, mentioning: ["--token-file"])
+        }
+
+        @Test("--listen unix:PATH: a socket of mode 0660; reads open there, actions need the token; the socket file goes at exit")
+        func unixListener() throws {
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:idle:1"])
+            defer { withExtendedLifetime(clients) {} }
+            let path = server.dir.appendingPathComponent("serve.sock").path
+            let serve = try ServeProcess(server: server, arguments: ["--interval", "1"] + Self.connection(server), listen: "unix:\(path)")
+            #expect(serve.address == "unix:\(path)")
+            var st = stat()
+            #expect(stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK)
+            #expect(st.st_mode & 0o777 == 0o660, "mode \(String(st.st_mode & 0o777, radix: 8))")
+            func curl(_ args: [String]) throws -> String {
+                try run("/usr/bin/curl", ["-s", "--unix-socket", path, "-w", "\n%{http_code}"] + args).stdout
+            }
+            #expect(try curl(["http://localhost/metrics"]).hasSuffix("\n200"))
+            #expect(try curl(["-X", "POST", "http://localhost/sessions/\(clients.sessions[0].id)/kill"]).hasSuffix("\n401"))
+            #expect(try curl(["-X", "POST", "-d", #"{"dry_run": true}"#, "-H", "Authorization: Bearer \(serve.token)",
+                              "http://localhost/sessions/\(clients.sessions[0].id)/kill"]).hasSuffix("\n200"))
+            #expect(serve.terminate() == 0)
+            #expect(access(path, F_OK) != 0, "the socket file is removed at exit")
+            // A stale socket file (its server gone) is replaced; a live one is refused.
+            let again = try ServeProcess(server: server, arguments: ["--interval", "1"] + Self.connection(server), listen: "unix:\(path)", name: "again")
+            let third = try myconn(["serve", "--listen", "unix:\(path)", "--audit-log", server.dir.appendingPathComponent("third.log").path] + Self.connection(server))
+            expectOneLineFailure(third, status: 64, mentioning: ["another server answers there"])
+            #expect(again.terminate() == 0)
         }
 
         @Test("SIGTERM during an action: the action completes, its reply and outcome record are whole, and serve exits 0")
