@@ -53,12 +53,8 @@ need_build_and_test_packages
 need_packages hyperfine:hyperfine /usr/bin/time:time strace:strace pt-kill:percona-toolkit
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root (mariadbd as root, /proc/<pid>/fd)" >&2; exit 1; }
 cd "$here"
-# The release build list.sh and close.sh use (CI builds it once for all three); MYCONN_BENCH_SCRATCH
-# names another scratch path, for timing while a debug build goes on in .build.
-scratch=${MYCONN_BENCH_SCRATCH:-$here/.build}
-swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product myconn >&2
-swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product myconn-demo-clients >&2
-bin=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)
+bench_release_build "$here"
+bin=$BENCH_BIN
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 

@@ -24,10 +24,8 @@ need_build_and_test_packages
 need_packages hyperfine:hyperfine /usr/bin/prometheus-mysqld-exporter:prometheus-mysqld-exporter
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root (mariadbd as root, /proc/<pid>/fd)" >&2; exit 1; }
 cd "$here"
-scratch=${MYCONN_BENCH_SCRATCH:-$here/.build}
-swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product myconn >&2
-swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product myconn-demo-clients >&2
-bin=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)
+bench_release_build "$here"
+bin=$BENCH_BIN
 n=${1:-10000}
 
 work=$(mktemp -d /tmp/myconn-bench.XXXXXX)

@@ -91,6 +91,16 @@ stop_mariadbd() {
     kill -9 "$pid" 2>/dev/null || true
 }
 
+# bench_release_build REPO — the static release build the benchmarks time, in
+# $MYCONN_BENCH_SCRATCH (default REPO/.build, where CI builds it once for all of them; another
+# scratch path lets a benchmark run while a debug build goes on in .build). Sets BENCH_BIN.
+bench_release_build() {
+    local scratch=${MYCONN_BENCH_SCRATCH:-$1/.build}
+    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product myconn >&2
+    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product myconn-demo-clients >&2
+    BENCH_BIN=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)
+}
+
 # start_mariadbd_for_sessions DIR N... — start_mariadbd sized for the largest N client sessions
 # (connections, open files, a small thread stack); raises this shell's descriptor limit to the hard
 # one, and ends the script when even that is too low.

@@ -227,18 +227,10 @@ extension Engine {
     /// The answer of a heal: the faults healed, those the sweep removed, the delays ended.
     private func healed(_ method: String, _ removed: [FaultRuleset.Installed], _ swept: [FaultRuleset.Installed],
                         _ ended: [Delays.Running]) -> APIReply {
-        let w = JSONWriter()
-        w.object {
-            w.field("action", "fault")
-            w.field("method", method)
-            w.key("healed")
-            w.array(removed) { f in w.object { FaultAudit.fields(f, to: w) } }
-            w.key("removed")
-            w.array(swept) { f in w.object { FaultAudit.fields(f, to: w) } }
+        .json(200, FaultAudit.healedJSON(method: method, dryRun: false, healed: removed, swept: swept) { w in
             w.key("delays_ended")
             w.array(ended) { d in w.object { Delays.fields(d, w) } }
-        }
-        return .json(200, w.bytes)
+        })
     }
 
     /// `GET /sessions/{id}`: the session as in `/sessions`, with its open transaction.

@@ -70,17 +70,7 @@ enum FaultReport {
             printError("myconn: warning: the heal is done but the audit log could not be written (\(error))")
         }
         if json {
-            let w = JSONWriter()
-            w.object {
-                w.field("action", "fault")
-                w.field("method", "heal")
-                w.field("dry_run", dryRun)
-                w.key("healed")
-                w.array(removed) { f in w.object { FaultAudit.fields(f, to: w) } }
-                w.key("removed")
-                w.array(swept) { f in w.object { FaultAudit.fields(f, to: w) } }
-            }
-            Terminal.writeStdout(w.bytes + [0x0A])
+            Terminal.writeStdout(FaultAudit.healedJSON(method: "heal", dryRun: dryRun, healed: removed, swept: swept) + [0x0A])
         } else {
             for f in removed { printError("myconn: \(dryRun ? "would heal" : "healed") fault \(f.record.id) (\(f.record.kind.summary), session \(f.record.session.map(String.init) ?? "-"))") }
         }

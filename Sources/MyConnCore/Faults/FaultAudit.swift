@@ -85,4 +85,23 @@ public enum FaultAudit {
         }
         return w.bytes
     }
+
+    /// What a heal removed, as one JSON object (`fault --heal --json`, `serve`'s `DELETE /faults`
+    /// and `/reset`): the faults healed and those the sweep before it removed; `extra` adds
+    /// fields at the end (`serve`'s delays).
+    public static func healedJSON(method: String, dryRun: Bool, healed: [FaultRuleset.Installed], swept: [FaultRuleset.Installed],
+                                  extra: ((JSONWriter) -> Void)? = nil) -> [UInt8] {
+        let w = JSONWriter()
+        w.object {
+            w.field("action", "fault")
+            w.field("method", method)
+            w.field("dry_run", dryRun)
+            w.key("healed")
+            w.array(healed) { f in w.object { fields(f, to: w) } }
+            w.key("removed")
+            w.array(swept) { f in w.object { fields(f, to: w) } }
+            extra?(w)
+        }
+        return w.bytes
+    }
 }
