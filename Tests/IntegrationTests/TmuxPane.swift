@@ -65,8 +65,40 @@ final class TmuxPane {
             if ready(last) { return last }
             usleep(50_000)
         }
-        Issue.record("timed out waiting for \(what); the screen:\n\(last.joined(separator: "\n"))")
+        Issue.record("timed out waiting for \(what); the screen:\n\(last.joined(separator: "\n"))\n\(threads())")
         return last
+    }
+
+    /// What the pane's programs were doing when a wait timed out: each thread's state, kernel wait
+    /// channel and syscall (/proc), and their stacks from gdb, so that a hang seen once in CI
+    /// can be read afterwards.
+    func threads() -> String {
+        guard let text = try? run(Self.tmux, ["-L", server, "display-message", "-p", "-t", "t", "#{pane_pid}"]).stdout,
+              let shell = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return "(no pane pid)" }
+        func read(_ path: String) -> String {
+            ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        // The shell's children (myconn top), found by their parent in /proc/*/stat.
+        let all = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+        let children = all.filter { pid in
+            let stat = read("/proc/\(pid)/stat")
+            guard let close = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(close, offsetBy: 2)...].split(separator: " ").dropFirst().first == "\(shell)"
+        }
+        var out = ["pane shell \(shell), its children \(children)"]
+        for pid in children {
+            out.append("process \(pid): \(read("/proc/\(pid)/cmdline").replacingOccurrences(of: "\u{0}", with: " "))")
+            for tid in ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).sorted() {
+                let base = "/proc/\(pid)/task/\(tid)"
+                let state = read("\(base)/status").split(separator: "\n").first { $0.hasPrefix("State:") } ?? "?"
+                out.append("  thread \(tid) \(read("\(base)/comm")): \(state), wchan \(read("\(base)/wchan")), syscall \(read("\(base)/syscall"))")
+            }
+            if FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb"),
+               let bt = try? run("/usr/bin/timeout", ["30", "/usr/bin/gdb", "-batch", "-p", "\(pid)", "-ex", "thread apply all bt 25"]) {
+                out.append(bt.stdout.split(separator: "\n").filter { $0.hasPrefix("#") || $0.hasPrefix("Thread ") }.joined(separator: "\n"))
+            }
+        }
+        return out.joined(separator: "\n")
     }
 
     deinit {
