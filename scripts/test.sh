@@ -28,8 +28,12 @@ if [ "$(id -u)" -eq 0 ]; then
     export MYCONN_TEST_MARIADB_IMAGES="${images# }"
     MYCONN_TEST_IMAGE=$(bash "$here/scripts/docker-image.sh" myconn:test)
     export MYCONN_TEST_IMAGE
+    echo "test.sh: the package check and the Docker set-up took ${SECONDS} s"
 fi
+started=$SECONDS
 swift build --build-tests
+echo "test.sh: the debug build took $((SECONDS - started)) s"
+started=$SECONDS
 log=$(mktemp /tmp/myconn-test-log.XXXXXX)
 set +e
 swift test --skip-build "$@" 2>&1 | tee "$log"
@@ -39,5 +43,6 @@ set -e
 passed=$(grep -cE '^✔ Test ".* passed after' "$log" || true)
 failed=$(grep -cE '^✘ Test ".* failed after' "$log" || true)
 rm -f "$log"
+echo "test.sh: the tests took $((SECONDS - started)) s"
 echo "tests: $passed passed, $failed failed"
 exit "$status"
