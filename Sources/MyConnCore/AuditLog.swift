@@ -12,26 +12,42 @@ public final class AuditLog: Sendable {
     private let fd: Int32
 
     /// `/var/log/myconn/audit.log` for root, else `$XDG_STATE_HOME/myconn/audit.log`
-    /// (default `~/.local/state/myconn/audit.log`).
-    public static func defaultPath() -> String {
+    /// (default `~/.local/state/myconn/audit.log`); nil for a user with neither an absolute
+    /// `XDG_STATE_HOME` nor an absolute `HOME` (never a shared, world-writable directory).
+    public static func defaultPath() -> String? {
         if geteuid() == 0 { return "/var/log/myconn/audit.log" }
         if let state = getenv("XDG_STATE_HOME").map({ String(cString: $0) }), state.hasPrefix("/") {
             return "\(state)/myconn/audit.log"
         }
-        let home = getenv("HOME").map { String(cString: $0) } ?? "/tmp"
+        guard let home = getenv("HOME").map({ String(cString: $0) }), home.hasPrefix("/") else { return nil }
         return "\(home)/.local/state/myconn/audit.log"
     }
 
-    /// Creates the directory (0700) and opens the file for appending (0600).
+    /// Opens the file for appending: created 0600 when missing, an existing file's mode kept. A
+    /// symbolic link as the last component is refused (`O_NOFOLLOW`: ELOOP), so that a link
+    /// planted in a shared directory cannot send the records elsewhere. The missing directories
+    /// of the path are made (0700) only when `createDirectories` (the default path's); a path a
+    /// user names must have its directory already.
     /// - Throws: `Errno` from mkdir/open: the caller must not act.
-    public init(path: String) throws(Errno) {
+    public init(path: String, createDirectories: Bool = false) throws(Errno) {
         self.path = path
-        if let slash = path.lastIndex(of: "/"), slash > path.startIndex {
+        if createDirectories, let slash = path.lastIndex(of: "/"), slash > path.startIndex {
             try Self.makeDirectories(String(path[..<slash]))
         }
-        let f = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        // O_NONBLOCK: a FIFO with no reader fails (ENXIO) instead of hanging before an action.
+        let f = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard f >= 0 else { throw Errno(rawValue: errno) }
         fd = f
+    }
+
+    /// Why `path` cannot be the log, in words for a one-line message.
+    public static func explain(_ error: Errno) -> String {
+        switch error {
+        case .tooManySymbolicLinkLevels: return "it is a symbolic link: name the file itself"
+        case .noSuchFileOrDirectory: return "no such file or directory: its directory must exist"
+        case .noSuchAddressOrDevice: return "a FIFO nobody reads"
+        default: return "\(error)"
+        }
     }
 
     deinit { close(fd) }

@@ -19,6 +19,7 @@ struct ActionArguments: ParsableArguments {
     var json = false
 
     func validate() throws {
+        try requireFinite([("--wait", wait)])
         if wait < 0 || wait > 3600 { throw ValidationError("--wait must be 0-3600 seconds") }
     }
 
@@ -33,14 +34,7 @@ struct ActionArguments: ParsableArguments {
     }
 
     /// Opens the audit log before anything is done: if it cannot be written, nothing is.
-    func openAudit() throws -> AuditLog {
-        let path = auditLog ?? AuditLog.defaultPath()
-        do {
-            return try AuditLog(path: path)
-        } catch {
-            throw Failure(.auditLog, "cannot write the audit log \(path) (\(error)); nothing was done: pass --audit-log PATH")
-        }
-    }
+    func openAudit() throws -> AuditLog { try openAuditLog(auditLog) }
 
     /// Shows what will be done (unless --json with nobody to ask) and, on a terminal without
     /// --yes or --dry-run, asks. Nothing to do asks nothing.
@@ -96,5 +90,19 @@ struct ActionFrontEnd<Method: ActionMethod> {
         } else if !run.outcomes.isEmpty {
             Terminal.writeStdout(Array(table(run.outcomes).utf8))
         }
+    }
+}
+
+/// The audit log a command writes: `--audit-log PATH` as named (its directory must exist), or the
+/// default path, whose directories are made 0700. Opened before anything is done: if it cannot be
+/// written, nothing is.
+func openAuditLog(_ explicit: String?) throws -> AuditLog {
+    guard let path = explicit ?? AuditLog.defaultPath() else {
+        throw Failure(.auditLog, "no place for the audit log: neither HOME nor XDG_STATE_HOME is an absolute path; nothing was done: pass --audit-log PATH")
+    }
+    do {
+        return try AuditLog(path: path, createDirectories: explicit == nil)
+    } catch {
+        throw Failure(.auditLog, "cannot write the audit log \(TerminalText.escape(path)) (\(AuditLog.explain(error))); nothing was done: pass --audit-log PATH")
     }
 }

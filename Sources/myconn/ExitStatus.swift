@@ -24,6 +24,9 @@ enum ExitStatus: Int32 {
     case containerEngine = 14
     /// The matchers (`--match-*`, `--client`, `--program`) selected no session: nothing touched.
     case noMatch = 15
+    /// Standard output is closed, or a write to it failed (a full disk): nothing is done when it
+    /// is closed at start.
+    case outputFailed = 16
     case usage = 64
 
     static let helpText = """
@@ -36,7 +39,8 @@ enum ExitStatus: Int32 {
         (before acting: nothing touched); 11 probe found a client dead; 12 not confirmed at the \
         prompt (nothing touched); 13 interrupted by a signal during the wait (acted; recorded as \
         interrupted); 14 the container engine cannot be asked (--container); 15 the matchers (--match-*, --client, \
-        --client-port, --program) selected no session (nothing touched); 64 bad arguments; \
+        --client-port, --program) selected no session (nothing touched); 16 standard output is closed \
+        (nothing done) or cannot be written; 64 bad arguments; \
         1 anything else.
         """
 
@@ -52,6 +56,14 @@ struct Failure: Error {
     init(_ status: ExitStatus, _ message: String? = nil) {
         self.status = status
         self.message = message
+    }
+}
+
+/// NaN and the infinities pass a range check written as `x < a || x > b`: each named number is
+/// refused first (`--wait nan`, `--interval inf`).
+func requireFinite(_ values: [(name: String, value: Double?)]) throws {
+    for (name, value) in values {
+        if let value, !value.isFinite { throw ValidationError("\(name) must be a finite number, not \(value)") }
     }
 }
 

@@ -89,6 +89,7 @@ struct ReapCommand: ContainerResolving {
     private var acting: Bool { kill || killQuery || close || probe }
 
     func validate() throws {
+        try requireFinite([("--probe-timeout", probeTimeout), ("--interval", interval), ("--run-time", runTime)])
         let modes = [print, kill, killQuery, close, probe].filter { $0 }.count
         if testMatching != nil {
             if acting { throw ValidationError("--test-matching decides on recordings: it prints (drop --kill, --close, --probe)") }

@@ -66,6 +66,7 @@ struct ReapRuleOptions: ParsableArguments {
     }
 
     func validate() throws {
+        try requireFinite([("--idle-since-recv", idleSinceRecv)])
         for (name, v) in [("--busy-time", busyTime), ("--idle-time", idleTime), ("--trx-time", trxTime),
                           ("--any-busy-time", anyBusyTime), ("--each-busy-time", eachBusyTime)] {
             if let v, v < 0 { throw ValidationError("\(name) must be 0 or more seconds") }

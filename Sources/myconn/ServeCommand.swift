@@ -72,6 +72,7 @@ struct ServeCommand: ContainerResolving {
     }
 
     func validate() throws {
+        try requireFinite([("--interval", interval), ("--wait", wait), ("--probe-timeout", probeTimeout)])
         guard let address = ListenAddress.parse(listen) else {
             throw ValidationError("--listen takes ADDR:PORT (an IP address; IPv6 as [addr]:port) or unix:/absolute/path")
         }
@@ -109,6 +110,7 @@ struct ServeCommand: ContainerResolving {
             idle = i ?? idle
         }
         let options = try connection.resolved()
+        let auditPath = try openAuditLog(auditLog).path
         let opener = connection.opener(options)
         // A sidecar may start before its server answers (or while it is full): it serves
         // myconn_up 0, and the kernel's view where it can, until a snapshot gets SQL.
@@ -121,7 +123,7 @@ struct ServeCommand: ContainerResolving {
         let handOver = FirstConnection(first)
         let (pid, force, source, idleSeconds) = (mysqld.pid, mysqld.force, mysqld.source, idle)
         var settings = ServeSettings(
-            listen: ListenAddress.parse(listen)!, token: token, interval: interval, auditPath: auditLog ?? AuditLog.defaultPath(),
+            listen: ListenAddress.parse(listen)!, token: token, interval: interval, auditPath: auditPath,
             waitSeconds: wait, probeTimeoutSeconds: probeTimeout,
             makeLister: {
                 var lister = Lister(requestedPID: pid, kernelSource: source)

@@ -60,6 +60,7 @@ struct TopCommand: ContainerResolving {
     var debugRefreshes: Int?
 
     func validate() throws {
+        try requireFinite([("--interval", interval), ("--wait", wait), ("--probe-timeout", probeTimeout)])
         if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
         if !(interval >= 0.2 && interval <= 3600) { throw ValidationError("--interval must be 0.2-3600 seconds") }
         if let idle, idle < 0 { throw ValidationError("--idle must be 0 or more seconds") }
@@ -79,10 +80,7 @@ struct TopCommand: ContainerResolving {
         }
         let options = try connection.resolved()
         // The audit log is checked before the screen is taken: if it cannot be written, say so now.
-        let auditPath = auditLog ?? AuditLog.defaultPath()
-        do { _ = try AuditLog(path: auditPath) } catch {
-            throw Failure(.auditLog, "cannot write the audit log \(auditPath) (\(error)): pass --audit-log PATH")
-        }
+        let auditPath = try openAuditLog(auditLog).path
         var lister = Lister(requestedPID: pid, kernelSource: source)
         lister.forcePID = force
         lister.idleSeconds = idle
