@@ -27,8 +27,9 @@ struct CloseCommand: ContainerResolving {
         helpNames: [.long]
     )
 
-    @Argument(help: "Session ids.")
-    var ids: [UInt64] = []
+    @Argument(help: ArgumentHelp("Session ids (also comma-joined: 5,6,7).", valueName: "ids"))
+    var idLists: [SessionIDs] = []
+    var ids: [UInt64] { idLists.flatMap(\.ids) }
 
     @OptionGroup var connection: ConnectionArguments
     @OptionGroup var action: ActionArguments

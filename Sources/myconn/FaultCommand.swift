@@ -35,8 +35,9 @@ struct FaultCommand: ContainerResolving {
         helpNames: [.long]
     )
 
-    @Argument(help: "Session ids.")
-    var ids: [UInt64] = []
+    @Argument(help: ArgumentHelp("Session ids (also comma-joined: 5,6,7).", valueName: "ids"))
+    var idLists: [SessionIDs] = []
+    var ids: [UInt64] { idLists.flatMap(\.ids) }
 
     @OptionGroup var connection: ConnectionArguments
     @OptionGroup var action: ActionArguments
@@ -84,6 +85,7 @@ struct FaultCommand: ContainerResolving {
     }
 
     func validate() throws {
+        try requireFinite([("--loss", loss)])
         let kinds = [blackhole, loss != nil, rate != nil, reset, halfClose != nil, delay != nil].filter { $0 }.count
         let modes = [kinds > 0, list, heal].filter { $0 }.count
         if modes != 1 { throw ValidationError("give one of: a fault (--blackhole, --loss PCT, --rate KBIT, --delay MS[,JITTER], --reset, --half-close read|write), --list, --heal") }

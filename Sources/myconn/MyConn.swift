@@ -29,10 +29,17 @@ struct MyConn: ParsableCommand {
     }
 
     static func main() {
-        let args = MySQLStyleArguments.rewrite(Array(CommandLine.arguments.dropFirst()))
+        let stdoutClosed = StartAndEnd.openStandardDescriptors()
+        let args = StartAndEnd.packIDs(MySQLStyleArguments.rewrite(Array(CommandLine.arguments.dropFirst())))
+        StartAndEnd.scrubPasswords()
         do {
+            if stdoutClosed {
+                throw Failure(.outputFailed, "standard output is closed; nothing was done: redirect it to a file or /dev/null")
+            }
+            if let refused = StartAndEnd.refusal(args) { throw refused }
             var command = try parse(args)
             try command.run()
+            if let failed = StartAndEnd.outputFailure() { throw failed }
         } catch let failure as Failure {
             if let message = failure.message { printError("myconn: \(message)") }
             Glibc.exit(failure.status.rawValue)
@@ -40,11 +47,15 @@ struct MyConn: ParsableCommand {
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
+                if let failed = StartAndEnd.outputFailure() {
+                    printError("myconn: \(failed.message ?? "")")
+                    Glibc.exit(failed.status.rawValue)
+                }
                 Glibc.exit(0)
             }
             let message = self.message(for: error)
             if let first = message.split(separator: "\n").first {
-                printError("myconn: \(first) (see myconn --help)")
+                printError("myconn: \(StartAndEnd.idMessage(String(first)) ?? String(first)) (see myconn --help)")
             }
             Glibc.exit(code.rawValue)
         }

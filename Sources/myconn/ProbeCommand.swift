@@ -26,8 +26,9 @@ struct ProbeCommand: ContainerResolving {
         helpNames: [.long]
     )
 
-    @Argument(help: "Session ids.")
-    var ids: [UInt64] = []
+    @Argument(help: ArgumentHelp("Session ids (also comma-joined: 5,6,7).", valueName: "ids"))
+    var idLists: [SessionIDs] = []
+    var ids: [UInt64] { idLists.flatMap(\.ids) }
 
     @OptionGroup var connection: ConnectionArguments
     @OptionGroup var action: ActionArguments
@@ -40,6 +41,7 @@ struct ProbeCommand: ContainerResolving {
     @OptionGroup var selection: Selection
 
     func validate() throws {
+        try requireFinite([("--timeout", timeout)])
         try SocketTargets.validate(ids: ids, kernel: kernel, fds: nil, selection: selection)
         if !(5...600).contains(timeout) { throw ValidationError("--timeout must be 5-600 seconds (a dead idle client takes 4: three keepalives a second apart)") }
     }

@@ -16,11 +16,11 @@ enum Terminal {
         fflush(stdout)
     }
 
-    /// Columns of the terminal on stdout (`TIOCGWINSZ`), or `$COLUMNS`; nil when stdout is
-    /// not a terminal, so piped output is never cut.
+    /// Columns of the terminal on stdout: `$COLUMNS`, else `TIOCGWINSZ`; nil when stdout is
+    /// not a terminal (`$COLUMNS` included), so piped output is never cut.
     static func width() -> Int? {
-        if let env = getenv("COLUMNS"), let n = Int(String(cString: env)), n > 0 { return n }
         guard isatty(STDOUT_FILENO) == 1 else { return nil }
+        if let env = getenv("COLUMNS"), let n = Int(String(cString: env)), n > 0 { return n }
         var ws = winsize()
         guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0 else { return nil }
         return Int(ws.ws_col)
