@@ -65,7 +65,9 @@ public struct KernelSnapshot: Sendable {
         var diag: SockDiagClient?
         var recorder: RecordingTransport?
         var fallback: String?
-        if source == .netlink {
+        // sock_diag is asked for the unix sockets' peers with either TCP source: `--source proc`
+        // takes only the TCP table from /proc (the unix-socket proof and --clients need the peers).
+        do {
             let namespaces = namespaces ?? MysqldNamespaces(pid: pid, proc: proc)
             switch openSockDiag?(namespaces) ?? namespaces.openSockDiag() {
             case .success(let d):
@@ -74,7 +76,7 @@ public struct KernelSnapshot: Sendable {
                     recorder = RecordingTransport(d.transport)
                     diag = SockDiagClient(transport: recorder!)
                 }
-            case .failure(let why): fallback = why.reason
+            case .failure(let why): if source == .netlink { fallback = why.reason }
             }
         }
         let handed = Handover(value: diag)
@@ -97,7 +99,7 @@ public struct KernelSnapshot: Sendable {
             return (table, unix)
         }, side: { () -> (Result<NetlinkFirstPass, NetlinkUnavailable>?, [UInt64: UInt64]?,
                           Result<[(fd: Int32, target: FDTarget)], ProcError>) in
-            let first = handed.value.map { firstPass($0, serverPort: serverPort, expected: listing?.fds.count ?? 0) }
+            let first = source == .netlink ? handed.value.map { firstPass($0, serverPort: serverPort, expected: listing?.fds.count ?? 0) } : nil
             var peers: [UInt64: UInt64]?
             if let diag = handed.value, let sockets = try? diag.dumpUnix(states: UnixDiag.established) {
                 peers = [:]

@@ -53,18 +53,21 @@ public enum SyscallNumbers {
     #if arch(x86_64)
     public static let dup = 32, dup3 = 292, close = 3, shutdown = 48
     public static let read = 0, poll = 7, readv = 19, recvfrom = 45, recvmsg = 47, ppoll = 271
+    /// What a thread stopped and continued inside a wait shows until that wait returns.
+    public static let restartSyscall = 219
     /// Names for messages about what a thread waits on instead.
     static let names: [Int: String] = [
         0: "read", 7: "poll", 19: "readv", 23: "select", 35: "nanosleep", 45: "recvfrom", 47: "recvmsg",
-        128: "rt_sigtimedwait", 202: "futex", 230: "clock_nanosleep", 232: "epoll_wait", 270: "pselect6",
+        128: "rt_sigtimedwait", 202: "futex", 219: "restart_syscall", 230: "clock_nanosleep", 232: "epoll_wait", 270: "pselect6",
         271: "ppoll", 281: "epoll_pwait", 426: "io_uring_enter",
     ]
     #elseif arch(arm64)
     public static let dup = 23, dup3 = 24, close = 57, shutdown = 210
     public static let read = 63, poll = -1, readv = 65, recvfrom = 207, recvmsg = 212, ppoll = 73
+    public static let restartSyscall = 128
     static let names: [Int: String] = [
         22: "epoll_pwait", 63: "read", 65: "readv", 72: "pselect6", 73: "ppoll", 98: "futex", 101: "nanosleep",
-        115: "clock_nanosleep", 137: "rt_sigtimedwait", 207: "recvfrom", 212: "recvmsg", 426: "io_uring_enter",
+        115: "clock_nanosleep", 128: "restart_syscall", 137: "rt_sigtimedwait", 207: "recvfrom", 212: "recvmsg", 426: "io_uring_enter",
     ]
     #else
     #error("syscall numbers for this architecture are not known to myconn")

@@ -127,7 +127,11 @@ struct ConnectionArguments: ParsableArguments {
             case .processGone(let pid):
                 throw Failure(.mysqldNotFound, "--netns-of \(pid): no such process")
             case .notPermitted(let pid, let errno):
-                throw Failure(.incomplete, "cannot enter the network namespace of pid \(pid) (\(errno)); run as root (CAP_SYS_ADMIN)")
+                // Status 2: no connection was made (nothing was listed, so not 6's "kernel columns missing").
+                let advice = geteuid() == 0
+                    ? "root lacks CAP_SYS_ADMIN over that namespace here (a container, or another user namespace?)"
+                    : "entering it needs root (CAP_SYS_ADMIN)"
+                throw Failure(.cannotConnect, "cannot enter the network namespace of pid \(pid) (\(errno)): \(advice); nothing was listed")
             }
         }
     }
@@ -159,6 +163,8 @@ struct ConnectionArguments: ParsableArguments {
                                         connectTimeoutSeconds: connectTimeout, readTimeoutSeconds: readTimeout == 0 ? nil : readTimeout)
         // What a DBA sees in session_connect_attrs for myconn's own session.
         options.programName = "myconn"
+        // libmariadb drops the rest of a file at a line it cannot read, silently: stop first.
+        if let problem = OptionFiles.check(options) { throw Failure(.usage, problem.message) }
         return options
     }
 }

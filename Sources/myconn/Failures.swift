@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import MyConnCore
 
 /// Every error the core raises, mapped in this one file to its exit status and the one line
@@ -13,7 +16,7 @@ extension Failure {
         case .accessDenied:
             self.init(.accessDenied, "login refused: \(error.message); check -u and -p, MYSQL_PWD or the [client] group of ~/.my.cnf")
         case .tooManyConnections:
-            self.init(.tooManyConnections, "the server accepts no login now: \(error.message)")
+            self.init(.tooManyConnections, "the server accepts no login now: \(error.message); from the kernel alone: myconn list --no-sql (with -S/-P or --pid), then myconn close --pid PID --peer ADDR:PORT or --fd N")
         case .client where error.code == 0:
             self.init(.usage, error.message)
         case .timedOut:
@@ -66,10 +69,16 @@ extension Failure {
         switch error {
         case .unknownSession(let id):
             self.init(.badTarget, "no session \(id) on this server (see myconn list); nothing was done")
+        case .unseenSession(let id):
+            self.init(.badTarget, "no session \(id) among this user's own: without the PROCESS privilege the processlist shows no other, so it may exist; nothing was done: log in as a user with PROCESS")
         case .ownConnection(let id):
             self.init(.badTarget, "session \(id) is myconn's own connection; nothing was done")
         case .notProven(let id, let why):
-            self.init(.badTarget, "session \(id)'s socket is not proven (\(why)); nothing was done: use --pid with --peer or --fd")
+            // --pid with --fd (or --peer, for TCP) reads mysqld's descriptors: only root can.
+            let next = geteuid() == 0
+                ? "name the socket with --pid and --fd (or --peer ADDR:PORT for TCP): myconn list shows mysqld's fds"
+                : "proving or naming a socket needs mysqld's descriptors: run as root (CAP_SYS_PTRACE)"
+            self.init(.badTarget, "session \(id)'s socket is not proven (\(why)); nothing was done: \(next)")
         case .fdNotSocket(let fd, let pid):
             self.init(.badTarget, "fd \(fd) of pid \(pid) is not a socket; nothing was done")
         case .fdMissing(let fd, let pid):

@@ -4,6 +4,9 @@ import ProcFS
 /// Why a target cannot be acted on. Raised before anything is touched.
 public enum TargetError: Error, Equatable, Sendable {
     case unknownSession(UInt64)
+    /// Not in the processlist of a user without PROCESS, which shows only that user's own
+    /// sessions: it may exist.
+    case unseenSession(UInt64)
     case ownConnection(UInt64)
     case notProven(UInt64, String)
     case fdNotSocket(fd: Int32, pid: Int32)
@@ -45,7 +48,9 @@ public enum TargetResolver {
         var out: [ActionTarget] = []
         for id in ids {
             if id == selfID { throw .ownConnection(id) }
-            guard let s = report.sessions.first(where: { $0.row.id == id }) else { throw .unknownSession(id) }
+            guard let s = report.sessions.first(where: { $0.row.id == id }) else {
+                throw report.completeProcessList ? .unknownSession(id) : .unseenSession(id)
+            }
             guard let ref = s.socket?.reference(pid: pid) else {
                 throw .notProven(id, s.unresolved ?? "no client socket")
             }
@@ -58,16 +63,18 @@ public enum TargetResolver {
     /// other than myconn's own; in the order given.
     public static func sessions(_ ids: [UInt64], on server: some SessionSource & SessionLookup) throws(TargetError) -> [ActionTarget] {
         let rows: [ProcessListRow]
-        let selfID: UInt64
+        let facts: ServerFacts
         do {
-            selfID = try server.serverFacts().connectionID
+            facts = try server.serverFacts()
             rows = try server.sessions(ids)
         } catch {
             throw .sql(error)
         }
-        if let own = ids.first(where: { $0 == selfID }) { throw .ownConnection(own) }
+        if let own = ids.first(where: { $0 == facts.connectionID }) { throw .ownConnection(own) }
         return try ids.map { id throws(TargetError) in
-            guard let row = rows.first(where: { $0.id == id }) else { throw .unknownSession(id) }
+            guard let row = rows.first(where: { $0.id == id }) else {
+                throw facts.hasProcessPrivilege ? .unknownSession(id) : .unseenSession(id)
+            }
             return ActionTarget(session: row, socket: nil)
         }
     }
