@@ -101,7 +101,9 @@ func openAuditLog(_ explicit: String?) throws -> AuditLog {
         throw Failure(.auditLog, "no place for the audit log: neither HOME nor XDG_STATE_HOME is an absolute path; nothing was done: pass --audit-log PATH")
     }
     do {
-        return try AuditLog(path: path, createDirectories: explicit == nil)
+        // The default path's directories are made (0700) whether or not it is named: a sidecar's
+        // `--audit-log /var/log/myconn/audit.log` is the same place as root's default.
+        return try AuditLog(path: path, createDirectories: explicit == nil || explicit == AuditLog.defaultPath())
     } catch {
         throw Failure(.auditLog, "cannot write the audit log \(TerminalText.escape(path)) (\(AuditLog.explain(error))); nothing was done: pass --audit-log PATH")
     }
