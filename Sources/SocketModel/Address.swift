@@ -156,6 +156,26 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     /// The same endpoint with ``IPAddress/normalized`` applied.
     public var normalized: SocketAddress { SocketAddress(ip: ip.normalized, port: port) }
 
+    /// An endpoint as a person types it (`--peer`, `--client`): `ADDR:PORT`, IPv6 as
+    /// `[addr]:port` (or bare, split at the last colon); nil for anything else, names included.
+    public init?(endpoint text: String) {
+        var t = Substring(text)
+        var host: Substring
+        if t.hasPrefix("[") {
+            guard let close = t.firstIndex(of: "]") else { return nil }
+            host = t[t.index(after: t.startIndex)..<close]
+            t = t[t.index(after: close)...]
+            guard t.hasPrefix(":") else { return nil }
+            t = t.dropFirst()
+        } else {
+            guard let colon = t.lastIndex(of: ":") else { return nil }
+            host = t[..<colon]
+            t = t[t.index(after: colon)...]
+        }
+        guard let port = UInt16(t), let ip = IPAddress(text: String(host)) else { return nil }
+        self.init(ip: ip, port: port)
+    }
+
     public func hash(into hasher: inout Hasher) {
         switch ip {
         case .v4(let a, let b, let c, let d):

@@ -117,21 +117,5 @@ struct SocketTargets {
     }
 
     /// `ADDR:PORT`, IPv6 as `[addr]:port`.
-    static func parsePeer(_ text: String) -> SocketAddress? {
-        var t = Substring(text)
-        var host: Substring
-        if t.hasPrefix("[") {
-            guard let close = t.firstIndex(of: "]") else { return nil }
-            host = t[t.index(after: t.startIndex)..<close]
-            t = t[t.index(after: close)...]
-            guard t.hasPrefix(":") else { return nil }
-            t = t.dropFirst()
-        } else {
-            guard let colon = t.lastIndex(of: ":") else { return nil }
-            host = t[..<colon]
-            t = t[t.index(after: colon)...]
-        }
-        guard let port = UInt16(t), let ip = IPAddress(text: String(host)) else { return nil }
-        return SocketAddress(ip: ip, port: port)
-    }
+    static func parsePeer(_ text: String) -> SocketAddress? { SocketAddress(endpoint: text) }
 }
