@@ -111,6 +111,13 @@ let package = Package(
         ),
         // Test support: a victim with threads blocked in poll, read, accept, nanosleep,
         // epoll_wait and a futex; and a loop that injects getpid into its threads.
+        // The parsers and writers under libFuzzer (scripts/fuzz.sh builds it with
+        // -sanitize=fuzzer,address -DFUZZING); in an ordinary build, a replayer of the corpora
+        // and kept findings (Tests/Fuzz), run by the tests.
+        // libFuzzer's driver, declared only (header-only module): linked by -sanitize=fuzzer.
+        .systemLibrary(name: "CLibFuzzer"),
+        // The fuzz targets (scripts/fuzz.sh); without -DFUZZING a replayer of kept inputs.
+        .executableTarget(name: "myconn-fuzz", dependencies: ["CLibFuzzer", "MyConnCore", "ProcFS", "SockDiag"]),
         .executableTarget(name: "myconn-test-victim"),
         .executableTarget(name: "myconn-test-injector", dependencies: ["SyscallInjector", "ProcFS"]),
         .testTarget(name: "ProcFSTests", dependencies: ["ProcFS", "SocketModel"], exclude: ["Fixtures"]),
