@@ -240,11 +240,9 @@ extension RealServer {
                 try pane.keys("Space")
                 try pane.wait("marked \(v)") { TopScreenText($0).rows.first { $0.id == v }?.marked == true }
             }
-            try pane.keys("C")
-            try pane.wait("the method choice") { $0.contains { $0.contains("cut with: t ptrace") } }
-            try pane.keys(methodKey)
+            try pane.press("C", "the method choice") { $0.contains { $0.contains("cut with: t ptrace") } }
             let method = ["t": "ptrace", "f": "pidfd", "d": "destroy"][methodKey]!
-            try pane.wait("the confirmation") { $0.contains { $0.contains("cut (\(method)) 3 target(s)") } }
+            try pane.press(methodKey, "the confirmation") { $0.contains { $0.contains("cut (\(method)) 3 target(s)") } }
             try pane.keys("y")
             try pane.wait("the outcome") { s in victims.allSatisfy { v in s.contains { $0.contains("session \(v): gone") } } }
             let present = try processlistIDs(server)

@@ -169,7 +169,21 @@ public struct FaultTable: Sendable {
         do { return try FaultRuleset.parse(listings: texts) } catch { throw .listing(String(describing: error)) }
     }
 
+    /// Runs `body` in mysqld's network namespace, holding an exclusive flock(2) on that
+    /// namespace's nsfs inode (`/proc/<pid>/ns/net`: one inode per namespace, whoever opens it, a
+    /// sidecar's myconn included). Without it two myconn processes raced: a heal dropping our
+    /// emptied table between another's `list tables` and `list table` made that one fail
+    /// ("No such file or directory", reported as a permission problem), and a drop could take a
+    /// fault added a moment before with it (bench/soak.sh, four cuts at once, found the first).
     private func inNamespace<T: Sendable>(_ body: @escaping @Sendable (NftContext) throws(FaultError) -> T) throws(FaultError) -> T {
+        let lock = open("/proc/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
+        defer { if lock >= 0 { close(lock) } }
+        // Best effort: a namespace file this process may not open is joined (or not) as before.
+        if lock >= 0 { while flock(lock, LOCK_EX) != 0 && errno == EINTR {} }
+        return try unlockedInNamespace(body)
+    }
+
+    private func unlockedInNamespace<T: Sendable>(_ body: @escaping @Sendable (NftContext) throws(FaultError) -> T) throws(FaultError) -> T {
         // Already there (a sidecar sharing mysqld's namespace): joining it again would need
         // CAP_SYS_ADMIN, which a sidecar with NET_ADMIN alone does not have.
         if namespace == FaultTable.ownNamespace {
