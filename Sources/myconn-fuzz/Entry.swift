@@ -30,8 +30,9 @@ struct Fuzz {
     }
 }
 #else
-/// Without libFuzzer: `myconn-fuzz TARGET FILE|DIR...` runs each input once through the target
-/// (the kept findings and the corpora, in the ordinary test run).
+/// Without libFuzzer: `myconn-fuzz TARGET FILE|DIR...` runs each input once through the target,
+/// for reading a finding under a debugger (`swift build --product myconn-fuzz`). The kept
+/// findings are replayed by scripts/fuzz.sh, CI's short run included.
 @main
 struct Replay {
     static func main() {
