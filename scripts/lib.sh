@@ -126,7 +126,7 @@ start_idle_clients() {
         <"$fifo" >"$work/clients.$n" &
     CLIENTS_PID=$!
     exec 3>"$fifo"
-    until grep -q '^ready$' "$work/clients.$n"; do
+    until grep -q '^ready$' "$work/clients.$n" 2>/dev/null; do
         kill -0 "$CLIENTS_PID" 2>/dev/null || { echo "bench: clients failed at N=$n" >&2; exit 1; }
         sleep 0.2
     done

@@ -29,7 +29,10 @@ public enum NetlinkMessages {
     /// The errno of an `NLMSG_ERROR` message (positive; 0 for an acknowledgement).
     static func errorCode(_ bytes: [UInt8], _ m: Message) throws(InetDiag.ReplyError) -> Int32 {
         guard m.payload.count >= 4 else { throw .malformed("short NLMSG_ERROR") }
-        return -Int32(bitPattern: InetDiag.read32(bytes, m.payload.lowerBound))
+        let raw = Int32(bitPattern: InetDiag.read32(bytes, m.payload.lowerBound))
+        // -Int32.min does not exist: the trap a fuzzed reply found (Tests/Fuzz/findings/unix-diag).
+        guard raw != .min else { throw .malformed("NLMSG_ERROR errno \(raw)") }
+        return -raw
     }
 
     /// One datagram of a dump reply: `body` gets the payload of each `SOCK_DIAG_BY_FAMILY`

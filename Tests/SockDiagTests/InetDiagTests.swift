@@ -84,6 +84,12 @@ struct InetDiagTests {
         var short = b
         short[0] = 200
         #expect(throws: InetDiag.ReplyError.self) { try InetDiag.parse(short) }
+        // An errno of Int32.min (found by scripts/fuzz.sh's unix-diag target, which trapped on
+        // negating it; Tests/Fuzz/findings/unix-diag): malformed, in both parsers.
+        var minimum = b
+        minimum.replaceSubrange(16..<20, with: [0, 0, 0, 0x80])
+        #expect(throws: InetDiag.ReplyError.malformed("NLMSG_ERROR errno -2147483648")) { try InetDiag.parse(minimum) }
+        #expect(throws: InetDiag.ReplyError.malformed("NLMSG_ERROR errno -2147483648")) { try UnixDiag.parse(minimum) }
     }
 
     @Test("tcp_info in the replies: the same health myconn printed, and plausible for loopback")
