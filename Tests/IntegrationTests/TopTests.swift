@@ -275,7 +275,10 @@ extension RealServer {
                 let wide = try pane.wait("the table") { $0.contains { $0.contains(" ID USER ") && $0.contains("INFO") } }
                 #expect(wide.contains { $0.contains("RTT_MS") })
                 try pane.resize(width: 90, height: 20)
-                let narrow = try pane.wait("the narrow table") { s in s.contains { $0.contains(" ID USER ") && !$0.contains("RTT_MS") } }
+                // Both sessions' rows too: a capture under load can land in the middle of a redraw.
+                let narrow = try pane.wait("the narrow table") { s in
+                    s.contains { $0.contains(" ID USER ") && !$0.contains("RTT_MS") } && TopScreenText(s).ids.count == 2
+                }
                 #expect(narrow.allSatisfy { $0.count <= 90 }, "every line fits 90 columns")
                 #expect(narrow.count <= 21 && narrow.dropLast().count == 20, "20 rows")
                 #expect(narrow.contains { $0.hasPrefix("   ID USER") } && TopScreenText(narrow).ids.count == 2)
