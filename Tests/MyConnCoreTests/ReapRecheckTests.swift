@@ -154,8 +154,14 @@ struct ReapRecheckTests {
         #expect(dup2(s2, s) == s)
         #expect(Rechecked<RecordingMethod>.socketNow(ref)
                 == .failure(.refused("changed: fd \(s) is socket inode \(Self.inode(s2)) now, not \(ref.inode)")))
-        let closed = SocketRef(pid: getpid(), fd: 1000, inode: 1, transport: .tcp4, local: nil, peer: nil)
-        #expect(Rechecked<RecordingMethod>.socketNow(closed) == .failure(.refused("changed: fd 1000 is closed")))
+        // The last descriptor the limit allows: fds are handed out lowest first, so no test running
+        // beside this one holds it (fd 1000 was once a parallel test's socket in CI).
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let unused = Int32(min(limit.rlim_cur, 1 << 20) - 1)
+        #expect(fcntl(unused, F_GETFD) == -1)
+        let closed = SocketRef(pid: getpid(), fd: unused, inode: 1, transport: .tcp4, local: nil, peer: nil)
+        #expect(Rechecked<RecordingMethod>.socketNow(closed) == .failure(.refused("changed: fd \(unused) is closed")))
     }
 
     @Test("a socket without a session in the snapshot whose peer a session holds now (it logged in meanwhile) is refused")
