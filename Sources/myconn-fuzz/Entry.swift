@@ -30,6 +30,9 @@ struct Fuzz {
     }
 }
 #else
+import Foundation
+import MyConnCore
+
 /// Without libFuzzer: `myconn-fuzz TARGET FILE|DIR...` runs each input once through the target,
 /// for reading a finding under a debugger (`swift build --product myconn-fuzz`). The kept
 /// findings are replayed by scripts/fuzz.sh, CI's short run included.
@@ -44,7 +47,7 @@ struct Replay {
         var count = 0
         for path in args.dropFirst() {
             for file in files(path) {
-                guard let bytes = read(file) else { fputs("myconn-fuzz: cannot read \(file)\n", stderr); exit(66) }
+                guard let bytes = read(file) else { fputs("myconn-fuzz: cannot read \(TerminalText.escape(file))\n", stderr); exit(66) }
                 target(bytes)
                 count += 1
             }
@@ -53,27 +56,12 @@ struct Replay {
     }
 
     static func files(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [path] }
-        defer { closedir(dir) }
-        var out: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if !name.hasPrefix(".") { out.append(path + "/" + name) }
-        }
-        return out.sorted()
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return [path] }
+        return names.filter { !$0.hasPrefix(".") }.sorted().map { path + "/" + $0 }
     }
 
     static func read(_ path: String) -> [UInt8]? {
-        guard let f = fopen(path, "rb") else { return nil }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, f)
-            if n <= 0 { break }
-            out.append(contentsOf: buffer[..<n])
-        }
-        return out
+        FileManager.default.contents(atPath: path).map { [UInt8]($0) }
     }
 }
 #endif
