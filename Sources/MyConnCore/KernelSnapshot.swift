@@ -167,9 +167,7 @@ public struct KernelSnapshot: Sendable {
         do throws(SockDiagClient.DumpError) {
             var rows: [TCPSocketEntry] = []
             rows.reserveCapacity(expected + 16)
-            for family in [InetDiag.afInet, InetDiag.afInet6] {
-                try diag.dumpTCP(family: family, states: InetDiag.states([.listen]), sourcePort: nil, into: &rows)
-            }
+            try diag.dumpTCPBothFamilies(states: InetDiag.states([.listen]), sourcePort: nil, into: &rows)
             let listeners = rows.count
             if serverPort != 0 { try dumpConnected(diag, port: serverPort, into: &rows) }
             return .success(NetlinkFirstPass(rows: rows, listenerCount: listeners))
@@ -207,9 +205,7 @@ public struct KernelSnapshot: Sendable {
     }
 
     static func dumpConnected(_ diag: SockDiagClient, port: UInt16, into rows: inout [TCPSocketEntry]) throws(SockDiagClient.DumpError) {
-        for family in [InetDiag.afInet, InetDiag.afInet6] {
-            try diag.dumpTCP(family: family, states: InetDiag.allButListen, sourcePort: port, withInfo: true, into: &rows)
-        }
+        try diag.dumpTCPBothFamilies(states: InetDiag.allButListen, sourcePort: port, withInfo: true, into: &rows)
     }
 
     /// socket inode -> lowest fd that holds it.

@@ -4,6 +4,8 @@ import SocketModel
 /// bytes, replies from bytes. Pure; the socket is elsewhere.
 public enum InetDiag {
     static let sockDiagByFamily: UInt16 = 20
+    /// The older inet_diag request type (`TCPDIAG_GETSOCK`), whose dumps take both families.
+    static let tcpDiagGetSock: UInt16 = 18
     static let flagRequest: UInt16 = 0x1, flagDump: UInt16 = 0x300
     static let ipprotoTCP: UInt8 = 6
     static let inetDiagInfo: UInt8 = 2
@@ -33,6 +35,33 @@ public enum InetDiag {
         let dport = destinationPort ?? 0
         b += [UInt8(dport >> 8), UInt8(dport & 0xff)]  // idiag_dport
         b += [UInt8](repeating: 0, count: 44)     // src, dst, if, cookie
+        return b
+    }
+
+    /// A dump request for TCP sockets of both families at once: `nlmsghdr` + the older
+    /// `struct inet_diag_req` (60 bytes) under `TCPDIAG_GETSOCK`, which the kernel dumps with
+    /// `sdiag_family = AF_UNSPEC` (`inet_diag_dump_compat` in net/ipv4/inet_diag.c). A
+    /// SOCK_DIAG_BY_FAMILY dump takes one family, and each dump of non-listening states walks
+    /// every bucket of the kernel's established-socket hash (262,144 here), whatever it holds:
+    /// one request instead of two is one walk instead of two. The same filters as
+    /// ``dumpRequest(family:states:sourcePort:sequence:withInfo:destinationPort:)``; replies
+    /// are `inet_diag_msg`, each with its own family, under the request's type.
+    public static func bothFamiliesDumpRequest(states: UInt32, sourcePort: UInt16?, sequence: UInt32,
+                                               withInfo: Bool = false) -> [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(76)
+        append32(&b, 16 + 60)                     // nlmsg_len
+        append16(&b, tcpDiagGetSock)              // nlmsg_type
+        append16(&b, flagRequest | flagDump)      // nlmsg_flags
+        append32(&b, sequence)                    // nlmsg_seq
+        append32(&b, 0)                           // nlmsg_pid
+        // idiag_family (a dump ignores it), idiag_src_len, idiag_dst_len, idiag_ext
+        b += [afInet, 0, 0, withInfo ? 1 << (inetDiagInfo - 1) : 0]
+        let port = sourcePort ?? 0
+        b += [UInt8(port >> 8), UInt8(port & 0xff), 0, 0]  // idiag_sport (network order), idiag_dport
+        b += [UInt8](repeating: 0, count: 44)     // src, dst, if, cookie
+        append32(&b, states)                      // idiag_states
+        append32(&b, 0)                           // idiag_dbs
         return b
     }
 

@@ -36,7 +36,8 @@ public enum NetlinkMessages {
     }
 
     /// One datagram of a dump reply: `body` gets the payload of each `SOCK_DIAG_BY_FAMILY`
-    /// message and its header's offset. Returns true once `NLMSG_DONE` ended the dump.
+    /// (or, answering ``InetDiag/bothFamiliesDumpRequest(states:sourcePort:sequence:withInfo:)``,
+    /// `TCPDIAG_GETSOCK`) message and its header's offset. Returns true once `NLMSG_DONE` ended the dump.
     /// - Throws: ``InetDiag/ReplyError/kernel(errno:)`` for an `NLMSG_ERROR` with an errno.
     static func dump(_ bytes: [UInt8], _ body: (_ payload: Range<Int>, _ at: Int) throws(InetDiag.ReplyError) -> Void)
         throws(InetDiag.ReplyError) -> Bool {
@@ -49,7 +50,7 @@ public enum NetlinkMessages {
             case nlmsgError:
                 let code = try errorCode(bytes, m)
                 if code != 0 { throw .kernel(errno: code) }
-            case InetDiag.sockDiagByFamily:
+            case InetDiag.sockDiagByFamily, InetDiag.tcpDiagGetSock:
                 try body(m.payload, m.offset)
             default:
                 break

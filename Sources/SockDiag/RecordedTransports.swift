@@ -46,6 +46,7 @@ public final class ReplayTransport: SockDiagTransport {
     private let answers: [(request: [UInt8]?, answer: [UInt8])]
     private var used: [Bool]
     private var current: Int?
+    private var refusal: [UInt8]?
     private let byRequest: Bool
 
     /// - Throws: ``InetDiag/ReplyError/malformed(_:)`` when the stream is not netlink messages.
@@ -83,14 +84,39 @@ public final class ReplayTransport: SockDiagTransport {
 
     public func send(_ request: [UInt8]) throws(Errno) {
         requests.append(request)
+        refusal = nil
         guard byRequest else { return }
         let k = Self.key(request)
         current = answers.indices.first { !used[$0] && answers[$0].request == k }
+        // A kind of request the recording never made (say, the both-families dump, replayed
+        // from a recording older than it) is answered as by a kernel without its handler.
+        if current == nil, request.count >= 16,
+           !answers.contains(where: { $0.request.map { Array($0[4..<6]) == Array(request[4..<6]) } ?? false }) {
+            refusal = Self.error(EINVAL, to: request)
+        }
+    }
+
+    /// `NLMSG_ERROR` with `-code`, echoing the request's header, as the kernel answers.
+    static func error(_ code: Int32, to request: [UInt8]) -> [UInt8] {
+        var b: [UInt8] = []
+        InetDiag.append32(&b, 16 + 4 + 16)
+        InetDiag.append16(&b, NetlinkMessages.nlmsgError)
+        InetDiag.append16(&b, 0)
+        b += request[8..<12]  // the request's nlmsg_seq
+        InetDiag.append32(&b, 0)
+        InetDiag.append32(&b, UInt32(bitPattern: -code))
+        return b + request[0..<16]
     }
 
     /// - Throws: `Errno` ENOMSG when nothing recorded answers the last request (or, for replies
-    ///   alone, once every recorded answer has been received).
+    ///   alone, once every recorded answer has been received). A request of a type the
+    ///   recording holds none of is answered `NLMSG_ERROR` EINVAL instead, as the kernel
+    ///   answers a type it has no handler for.
     public func receive() throws(Errno) -> [UInt8] {
+        if let refusal {
+            self.refusal = nil
+            return refusal
+        }
         guard let i = byRequest ? current : used.firstIndex(of: false) else { throw Errno(rawValue: ENOMSG) }
         used[i] = true
         current = nil

@@ -18,6 +18,8 @@ public protocol SockDiagTransport: AnyObject {
 public final class SockDiagClient {
     public let transport: any SockDiagTransport
     private var sequence: UInt32 = 1
+    /// Set once the kernel answered a both-families dump with an error.
+    private var bothFamiliesRefused = false
 
     public init(transport: any SockDiagTransport) {
         self.transport = transport
@@ -41,6 +43,31 @@ public final class SockDiagClient {
         sequence += 1
         try dump(InetDiag.dumpRequest(family: family, states: states, sourcePort: sourcePort, sequence: sequence, withInfo: withInfo),
                  into: &rows, parse: InetDiag.parse(_:into:))
+    }
+
+    /// ``dumpTCP(family:states:sourcePort:withInfo:into:)`` for both families in one dump
+    /// (``InetDiag/bothFamiliesDumpRequest(states:sourcePort:sequence:withInfo:)``: one walk of
+    /// the kernel's socket hash, not one per family). A kernel that refuses that request (an
+    /// `NLMSG_ERROR`, which also ends its dump) is asked once per family instead, then and for
+    /// the rest of this client's life; rows of the refused dump are dropped first.
+    public func dumpTCPBothFamilies(states: UInt32, sourcePort: UInt16?, withInfo: Bool = false,
+                                    into rows: inout [TCPSocketEntry]) throws(DumpError) {
+        if !bothFamiliesRefused {
+            let mark = rows.count
+            sequence += 1
+            do {
+                try dump(InetDiag.bothFamiliesDumpRequest(states: states, sourcePort: sourcePort, sequence: sequence,
+                                                          withInfo: withInfo),
+                         into: &rows, parse: InetDiag.parse(_:into:))
+                return
+            } catch .reply(.kernel) {
+                rows.removeSubrange(mark...)
+                bothFamiliesRefused = true
+            }
+        }
+        for family in [InetDiag.afInet, InetDiag.afInet6] {
+            try dumpTCP(family: family, states: states, sourcePort: sourcePort, withInfo: withInfo, into: &rows)
+        }
     }
 
     /// The TCP sockets of `family` in `states` whose remote port is `port`: the client ends of
