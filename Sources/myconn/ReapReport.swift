@@ -32,7 +32,7 @@ enum ReapReport {
 
     /// A probe's verdict (alive, dead, no-verdict), from its outcome fields.
     private static func verdict(_ e: ReapEvent) -> String? {
-        guard e.action == "probe", let f = e.fields, let r = f.range(of: #""verdict":""#) else { return nil }
+        guard e.action == "probe", let f = e.fields, let r = f.firstRange(of: #""verdict":""#) else { return nil }
         let rest = f[r.upperBound...]
         return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
     }

@@ -93,7 +93,7 @@ enum StartAndEnd {
     /// option that command does not have).
     static func idMessage(_ message: String) -> String? {
         let prefix = "The value '", suffix = "' is invalid for '<ids>'"
-        guard message.hasPrefix(prefix), let end = message.range(of: suffix) else { return nil }
+        guard message.hasPrefix(prefix), let end = message.firstRange(of: suffix) else { return nil }
         let value = message[message.index(message.startIndex, offsetBy: prefix.count)..<end.lowerBound]
         let bad = value.split(separator: ",").first { UInt64($0) == nil } ?? Substring(value)
         return "'\(bad.prefix(40))' is not a session id (ids are whole numbers up to 18446744073709551615; a word here is often the value of an option this command does not have)"

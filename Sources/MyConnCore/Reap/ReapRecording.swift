@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import MySQLSessions
 import SocketModel
 
@@ -87,19 +87,10 @@ enum JSONRecording {
         }
     }
 
-    /// JSONDecoder says only that the text is not JSON; JSONSerialization says at which byte.
+    /// JSONDecoder says only that the text is not JSON; ``JSONSyntax`` says where and why.
     static func syntaxError(_ text: Data, line: Int) -> RecordingError {
-        var line = line, why = "not valid JSON"
-        do { _ = try JSONSerialization.jsonObject(with: text, options: [.fragmentsAllowed]) } catch {
-            let message = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? ""
-            if let m = message.firstMatch(of: /character (\d+)/), let at = Int(m.1) {
-                line += text.prefix(at).count { $0 == 0x0A }
-            }
-            // "Invalid value around character 23.": the offset is the document's, the line says where.
-            let what = message.replacing(/\ around character \d+/, with: "").split(whereSeparator: \.isNewline).joined(separator: " ")
-            if !what.isEmpty { why += ": " + what.prefix(1).lowercased() + what.dropFirst().trimmingCharacters(in: ["."]) }
-        }
-        return RecordingError("line \(line): \(why)")
+        guard let (at, what) = JSONSyntax.firstError(in: text) else { return RecordingError("line \(line): not valid JSON") }
+        return RecordingError("line \(line + text.prefix(at).count { $0 == 0x0A }): not valid JSON: \(what)")
     }
 
     static func describe(_ e: DecodingError) -> String {
