@@ -60,6 +60,9 @@ seed proc-status $(echo "$fixtures" | grep -E '(/status$|/status-)' | head -200)
 seed proc-stat $(echo "$fixtures" | grep -E '(/stat$|proc-stat)' | head -200)
 seed inet-diag $(echo "$fixtures" | grep -E '\.sockdiag$')
 seed unix-diag $(echo "$fixtures" | grep -E 'unix.*\.sockdiag$')
+# reap --test-matching's recordings (list --json documents, processlist tables) and any JSON.
+seed reap-recording Tests/MyConnCoreTests/Fixtures/reap/*
+seed json-syntax $(echo "$fixtures" | grep -E '\.jsonl?$' | head -200)
 # HOST values and typed endpoints from the recorded list --json documents, plus the forms people type.
 python3 - "$work/corpus" $(echo "$fixtures" | grep -E '\.json$') <<'EOF'
 import json, os, sys

@@ -24,6 +24,8 @@ enum FuzzTargets {
         "endpoint": endpoint,
         "json-string": jsonString,
         "terminal-escape": terminalEscape,
+        "reap-recording": { bytes in _ = try? ReapRecording.read(bytes) },
+        "json-syntax": jsonSyntax,
     ]
 
     /// The first byte picks the family, the rest is the file.
@@ -81,6 +83,23 @@ enum FuzzTargets {
                 || (0x2028...0x202e).contains(v) || (0x2066...0x2069).contains(v) {
                 fatalError("the escaper let U+\(String(v, radix: 16)) through")
             }
+        }
+    }
+
+    /// The grammar check behind reap's recording errors: an offset it gives lies within the
+    /// text, and a UTF-8 text it passes as valid JSONSerialization reads too. (Not the other way:
+    /// JSONSerialization also takes texts RFC 8259 does not, such as `{"a":1,}`, found here;
+    /// and it refuses numbers it cannot hold, such as `4e+33333333333`, also found here.)
+    static func jsonSyntax(_ bytes: [UInt8]) {
+        let found = JSONSyntax.firstError(in: bytes)
+        if let found, found.offset < 0 || found.offset > bytes.count {
+            fatalError("offset \(found.offset) outside a text of \(bytes.count) bytes")
+        }
+        guard found == nil, let text = String(validating: bytes, as: UTF8.self) else { return }
+        // A number beyond Double's range is grammar, not value: JSONSerialization refuses it.
+        if text.contains(/[eE][+-]?[0-9]{3,}|[0-9]{300,}/) { return }
+        if (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) == nil {
+            fatalError("JSONSyntax passes \(String(decoding: bytes, as: UTF8.self).debugDescription), JSONSerialization does not")
         }
     }
 }
