@@ -4,3 +4,8 @@
 // nothing below it.
 @_exported import SocketModel
 @_exported import MySQLSessions
+
+/// What a front end tells a user who cannot read mysqld's descriptors: `/proc/<pid>/fd` of a
+/// process of another uid is opened with CAP_DAC_READ_SEARCH (the directory is its owner's,
+/// mode 0500) and its links read with CAP_SYS_PTRACE (measured: README, "Privileges").
+public let descriptorPrivilegeAdvice = "run as root or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"

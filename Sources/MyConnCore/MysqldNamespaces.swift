@@ -45,7 +45,7 @@ public struct MysqldNamespaces: Sendable {
     public func openSockDiag() -> Result<SockDiagClient, NetlinkUnavailable> {
         let path = proc.namespacePath(pid: pid, .net)
         guard links[.net] != nil else {
-            return .failure(NetlinkUnavailable(reason: "mysqld's network namespace is not readable (\(path))"))
+            return .failure(NetlinkUnavailable(reason: "mysqld's network namespace is not readable (\(path): run as root or with CAP_SYS_PTRACE)"))
         }
         do {
             let socket = try SockDiagSocket(namespacePath: sameNetwork == true ? nil : path.string)

@@ -252,7 +252,7 @@ public struct SessionJoin: Sendable {
     static func fdReason(_ error: ProcError?) -> String {
         switch error {
         case .permissionDenied(let path)?:
-            return "fd unknown: no permission to read \(path) (run as root or with CAP_SYS_PTRACE)"
+            return "fd unknown: no permission to read \(path) (\(descriptorPrivilegeAdvice))"
         case let e?:
             return "fd unknown: \(e)"
         case nil:

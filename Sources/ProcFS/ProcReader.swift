@@ -8,7 +8,8 @@ import SystemPackage
 public enum ProcError: Error, Hashable, Sendable {
     /// The process (or thread) does not exist, or exited while being read.
     case processGone(pid: Int32)
-    /// Not allowed to read `path` (needs root or CAP_SYS_PTRACE over the target).
+    /// Not allowed to read `path`. A process of another uid's descriptor table needs root, or
+    /// CAP_DAC_READ_SEARCH to open the directory and CAP_SYS_PTRACE to read its links.
     case permissionDenied(path: String)
     /// Any other error from the kernel.
     case io(path: String, errno: Errno)

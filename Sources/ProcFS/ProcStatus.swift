@@ -12,6 +12,11 @@ public struct ProcStatus: Sendable, Equatable {
     /// Its id in each pid namespace it is in, from the one this /proc shows to its own
     /// innermost (`NSpid:`).
     public var namespacedPIDs: [Int32] = []
+    /// The effective capability set, one bit per capability (`CapEff:`, hex).
+    public var effectiveCapabilities: UInt64?
+
+    /// `CAP_NET_ADMIN` (linux/capability.h): nftables, SOCK_DESTROY.
+    public static let capNetAdmin = 12
 
     public init(name: String? = nil, tgid: Int32? = nil, uid: UInt32? = nil, tracerPID: Int32? = nil,
                 namespacedPIDs: [Int32] = []) {
@@ -33,6 +38,7 @@ public struct ProcStatus: Sendable, Equatable {
             case "Uid": uid = values.first.flatMap { UInt32($0) }
             case "TracerPid": tracerPID = values.first.flatMap { Int32($0) }
             case "NSpid": namespacedPIDs = values.compactMap { Int32($0) }
+            case "CapEff": effectiveCapabilities = values.first.flatMap { UInt64($0, radix: 16) }
             default: break
             }
         }

@@ -37,7 +37,7 @@ extension Failure {
         case .kernel(.processGone(let pid)):
             self.init(.mysqldNotFound, "mysqld (pid \(pid)) exited while its sockets were read")
         case .kernel(.permissionDenied(let path)):
-            self.init(.incomplete, "no permission to read \(path); run as root or with CAP_SYS_PTRACE")
+            self.init(.incomplete, "no permission to read \(path); \(descriptorPrivilegeAdvice)")
         case .kernel(let e):
             self.init(.internalError, "reading mysqld's sockets failed: \(e)")
         }
@@ -77,7 +77,7 @@ extension Failure {
             // --pid with --fd (or --peer, for TCP) reads mysqld's descriptors: only root can.
             let next = geteuid() == 0
                 ? "name the socket with --pid and --fd (or --peer ADDR:PORT for TCP): myconn list shows mysqld's fds"
-                : "proving or naming a socket needs mysqld's descriptors: run as root (CAP_SYS_PTRACE)"
+                : "proving or naming a socket needs mysqld's descriptors: \(descriptorPrivilegeAdvice)"
             self.init(.badTarget, "session \(id)'s socket is not proven (\(why)); nothing was done: \(next)")
         case .fdNotSocket(let fd, let pid):
             self.init(.badTarget, "fd \(fd) of pid \(pid) is not a socket; nothing was done")
@@ -98,7 +98,7 @@ extension Failure {
         case .processGone(let pid):
             self.init(.mysqldNotFound, "no process has pid \(pid); nothing was done")
         case .kernel(.permissionDenied(let path)):
-            self.init(.incomplete, "no permission to read \(path); run as root or with CAP_SYS_PTRACE; nothing was done")
+            self.init(.incomplete, "no permission to read \(path); \(descriptorPrivilegeAdvice); nothing was done")
         case .kernel(let e):
             self.init(.internalError, "reading mysqld's sockets failed: \(e); nothing was done")
         case .sql(let e):

@@ -69,12 +69,16 @@ struct OtherParsersTests {
         #expect(ProcStat.startTimeTicks("12 (cat) R") == nil)
     }
 
-    @Test("status: name, thread group, real uid, tracer and the ids in nested pid namespaces")
+    @Test("status: name, thread group, real uid, tracer, the ids in nested pid namespaces and the effective capabilities")
     func status() throws {
         let traced = ProcStatus(text: try fixture("status-traced-in-pid-namespace"))
-        #expect(traced == ProcStatus(name: "sleep", tgid: 1591, uid: 0, tracerPID: 1853, namespacedPIDs: [1591, 1]))
+        var want = ProcStatus(name: "sleep", tgid: 1591, uid: 0, tracerPID: 1853, namespacedPIDs: [1591, 1])
+        want.effectiveCapabilities = 0x1ff_feff_ffff  // root's CapEff in that fixture: CAP_NET_ADMIN (bit 12) among them
+        #expect(traced == want)
+        #expect(traced.effectiveCapabilities.map { $0 & (1 << ProcStatus.capNetAdmin) != 0 } == true)
         let nobody = ProcStatus(text: try fixture("status-nobody"))
         #expect(nobody.uid == 65534 && nobody.tracerPID == 0 && nobody.namespacedPIDs == [2502] && nobody.name == "sleep")
+        #expect(nobody.effectiveCapabilities == 0)
         #expect(ProcStatus(text: "Name:\tx: y\nUid:\n") == ProcStatus(name: "x: y"))
     }
 }

@@ -187,6 +187,11 @@ public struct FaultTable: Sendable {
         // Already there (a sidecar sharing mysqld's namespace): joining it again would need
         // CAP_SYS_ADMIN, which a sidecar with NET_ADMIN alone does not have.
         if namespace == FaultTable.ownNamespace {
+            // Our own namespace: the kernel checks our effective set. Asked before libnftables,
+            // which on EPERM prints a line of its own to stderr besides the error it returns.
+            if let caps = try? ProcReader().status(pid: getpid()).effectiveCapabilities, caps & (1 << ProcStatus.capNetAdmin) == 0 {
+                throw .nftables("Operation not permitted: no CAP_NET_ADMIN")
+            }
             let nft: NftContext
             do throws(NftError) { nft = try NftContext() } catch { throw .nftables(error.message) }
             return try body(nft)
