@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+import SystemPackage
+
 /// The fields of `/proc/<pid>/status` (or `/proc/<pid>/task/<tid>/status`) myconn reads
 /// (`proc(5)`); a field the kernel did not print is nil (NSpid: empty before Linux 4.1).
 public struct ProcStatus: Sendable, Equatable {
@@ -15,8 +20,17 @@ public struct ProcStatus: Sendable, Equatable {
     /// The effective capability set, one bit per capability (`CapEff:`, hex).
     public var effectiveCapabilities: UInt64?
 
-    /// `CAP_NET_ADMIN` (linux/capability.h): nftables, SOCK_DESTROY.
-    public static let capNetAdmin = 12
+    /// Capability numbers (linux/capability.h) myconn asks about.
+    public static let capDACReadSearch = 2, capNetAdmin = 12, capSysPtrace = 19
+
+    /// Whether `CapEff:` holds capability `number`; nil when the field was not read.
+    public func has(_ number: Int) -> Bool? { effectiveCapabilities.map { $0 & (1 << UInt64(number)) != 0 } }
+
+    /// This thread's own status (`/proc/thread-self/status`: capabilities are per thread, and
+    /// `/proc/<getpid()>` names another process where /proc is another pid namespace's).
+    public static func ofThisThread() -> ProcStatus? {
+        (try? ProcReader().readText(FilePath("/proc/thread-self/status"), pid: getpid())).map(ProcStatus.init(text:))
+    }
 
     public init(name: String? = nil, tgid: Int32? = nil, uid: UInt32? = nil, tracerPID: Int32? = nil,
                 namespacedPIDs: [Int32] = []) {

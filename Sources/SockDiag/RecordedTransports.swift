@@ -89,10 +89,11 @@ public final class ReplayTransport: SockDiagTransport {
         let k = Self.key(request)
         current = answers.indices.first { !used[$0] && answers[$0].request == k }
         // A kind of request the recording never made (say, the both-families dump, replayed
-        // from a recording older than it) is answered as by a kernel without its handler.
+        // from a recording older than it) is answered as by a kernel without its handler:
+        // sock_diag_rcv_msg answers EOPNOTSUPP when no inet_diag handles TCPDIAG_GETSOCK.
         if current == nil, request.count >= 16,
            !answers.contains(where: { $0.request.map { Array($0[4..<6]) == Array(request[4..<6]) } ?? false }) {
-            refusal = Self.error(EINVAL, to: request)
+            refusal = Self.error(EOPNOTSUPP, to: request)
         }
     }
 
@@ -110,8 +111,8 @@ public final class ReplayTransport: SockDiagTransport {
 
     /// - Throws: `Errno` ENOMSG when nothing recorded answers the last request (or, for replies
     ///   alone, once every recorded answer has been received). A request of a type the
-    ///   recording holds none of is answered `NLMSG_ERROR` EINVAL instead, as the kernel
-    ///   answers a type it has no handler for.
+    ///   recording holds none of is answered `NLMSG_ERROR` EOPNOTSUPP instead, as a kernel
+    ///   without the handler of that type answers.
     public func receive() throws(Errno) -> [UInt8] {
         if let refusal {
             self.refusal = nil

@@ -18,8 +18,9 @@ public protocol SockDiagTransport: AnyObject {
 public final class SockDiagClient {
     public let transport: any SockDiagTransport
     private var sequence: UInt32 = 1
-    /// Set once the kernel answered a both-families dump with an error.
-    private var bothFamiliesRefused = false
+    /// Set once the kernel answered a both-families dump with an error (then each family is
+    /// asked apart, silently: the answer is the same, one walk of the hash slower).
+    public private(set) var bothFamiliesRefused = false
 
     public init(transport: any SockDiagTransport) {
         self.transport = transport

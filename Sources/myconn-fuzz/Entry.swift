@@ -34,8 +34,9 @@ import Foundation
 import MyConnCore
 
 /// Without libFuzzer: `myconn-fuzz TARGET FILE|DIR...` runs each input once through the target,
-/// for reading a finding under a debugger (`swift build --product myconn-fuzz`). The kept
-/// findings are replayed by scripts/fuzz.sh, CI's short run included.
+/// for reading a finding under a debugger (`swift build --product myconn-fuzz`), and for CI:
+/// the ordinary suite replays the kept findings through it (FuzzReplayTests); scripts/fuzz.sh
+/// reads them first in every campaign.
 @main
 struct Replay {
     static func main() {

@@ -89,15 +89,18 @@ enum FuzzTargets {
     /// The grammar check behind reap's recording errors: an offset it gives lies within the
     /// text, and a UTF-8 text it passes as valid JSONSerialization reads too. (Not the other way:
     /// JSONSerialization also takes texts RFC 8259 does not, such as `{"a":1,}`, found here;
-    /// and it refuses numbers it cannot hold, such as `4e+33333333333`, also found here.)
+    /// and it refuses numbers it cannot hold, such as `4e+33333333333`, also found here, lone
+    /// surrogate escapes and nesting deeper than 512, which JSONSyntax takes.)
     static func jsonSyntax(_ bytes: [UInt8]) {
         let found = JSONSyntax.firstError(in: bytes)
         if let found, found.offset < 0 || found.offset > bytes.count {
             fatalError("offset \(found.offset) outside a text of \(bytes.count) bytes")
         }
         guard found == nil, let text = String(validating: bytes, as: UTF8.self) else { return }
-        // A number beyond Double's range is grammar, not value: JSONSerialization refuses it.
-        if text.contains(/[eE][+-]?[0-9]{3,}|[0-9]{300,}/) { return }
+        // What JSONSerialization refuses beyond the grammar: a number beyond Double's range, a
+        // lone surrogate escape, nesting deeper than its 512.
+        if text.contains(/[eE][+-]?[0-9]{3,}|[0-9]{300,}|\\u[dD][89a-fA-F]/) { return }
+        if bytes.count(where: { $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "{") }) >= 512 { return }
         if (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) == nil {
             fatalError("JSONSyntax passes \(String(decoding: bytes, as: UTF8.self).debugDescription), JSONSerialization does not")
         }

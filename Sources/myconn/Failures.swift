@@ -74,8 +74,8 @@ extension Failure {
         case .ownConnection(let id):
             self.init(.badTarget, "session \(id) is myconn's own connection; nothing was done")
         case .notProven(let id, let why):
-            // --pid with --fd (or --peer, for TCP) reads mysqld's descriptors: only root can.
-            let next = geteuid() == 0
+            // --pid with --fd (or --peer, for TCP) reads mysqld's descriptors.
+            let next = mayReadOthersDescriptors()
                 ? "name the socket with --pid and --fd (or --peer ADDR:PORT for TCP): myconn list shows mysqld's fds"
                 : "proving or naming a socket needs mysqld's descriptors: \(descriptorPrivilegeAdvice)"
             self.init(.badTarget, "session \(id)'s socket is not proven (\(why)); nothing was done: \(next)")

@@ -4,8 +4,9 @@ import Testing
 extension RealServer {
     /// Each command run as `nobody` (mysqld runs as root) with exactly the capabilities the
     /// README's "Privileges" table gives it, through util-linux's `setpriv` (inheritable, ambient
-    /// and bounding sets alike), and as a SQL user with exactly the grants it names; then with one
-    /// of them taken away: one line on stderr, the documented status, the session untouched.
+    /// and bounding sets alike), and as a SQL user with exactly the grants it names; then with each
+    /// capability it names taken away (and PROCESS, for the descriptor methods; CONNECTION ADMIN
+    /// for kill): one line on stderr, the documented status, the session untouched.
     @Suite("privileges: each command with exactly what it needs works, and without one of them fails in one line")
     struct PrivilegeTests {
         let server: TestServer
@@ -21,6 +22,7 @@ extension RealServer {
             _ = try server.sql("""
                 CREATE USER mc_list@localhost; GRANT PROCESS ON *.* TO mc_list@localhost;
                 CREATE USER mc_kill@localhost; GRANT PROCESS, CONNECTION ADMIN ON *.* TO mc_kill@localhost;
+                CREATE USER mc_none@localhost;
                 """)
             copy = server.dir.appendingPathComponent("myconn").path
             try FileManager.default.copyItem(atPath: productsDir.appendingPathComponent("myconn").path, toPath: copy)
@@ -33,7 +35,8 @@ extension RealServer {
         }
 
         /// `myconn ARGS` as uid/gid 65534 with only `caps` (setpriv names: sys_ptrace, ...).
-        func asNobody(_ caps: [String], sqlUser: String = "mc_kill", _ args: [String]) throws -> RunResult {
+        /// `sqlUser` mc_list has PROCESS alone, mc_kill PROCESS and CONNECTION ADMIN, mc_none nothing.
+        func asNobody(_ caps: [String], sqlUser: String = "mc_list", _ args: [String]) throws -> RunResult {
             let log = args.first == "list" ? [] : ["--audit-log", audit]
             let set = (["-all"] + caps.map { "+" + $0 }).joined(separator: ",")
             return try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
@@ -85,7 +88,7 @@ extension RealServer {
             #expect(r.status == 8, "\(r.stderr)")
             #expect(r.stdout.contains("not owner of thread"), "\(r.stdout)")
             #expect(try present(refused))
-            let done = try asNobody([], ["kill", "\(refused)", "--yes"])
+            let done = try asNobody([], sqlUser: "mc_kill", ["kill", "\(refused)", "--yes"])
             #expect(done.status == 0, "\(done.stderr)")
             #expect(try !present(refused))
         }
@@ -100,6 +103,10 @@ extension RealServer {
                 expectOneLineFailure(r, status: 7, mentioning: ["nothing was done", "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"])
                 #expect(try present(id), "\(caps)")
             }
+            // Without PROCESS the session of another user is not even seen.
+            let unseen = try asNobody(Self.fdCaps, sqlUser: "mc_none", command + ["\(id)", "--yes"])
+            expectOneLineFailure(unseen, status: 7, mentioning: ["without the PROCESS privilege", "nothing was done"])
+            #expect(try present(id))
             let r = try asNobody(Self.fdCaps, command + ["\(id)", "--yes"])
             #expect(r.status == 0, "\(command): \(r.stderr)")
             if command == ["probe"] {
@@ -112,6 +119,8 @@ extension RealServer {
         @Test("close --method destroy: CAP_NET_ADMIN beside the descriptor caps; without it the kernel refuses, status 8, untouched")
         func destroy() throws {
             let id = clients.sessions[4].id
+            let blind = try asNobody(["net_admin"], ["close", "\(id)", "--method", "destroy", "--yes"])
+            expectOneLineFailure(blind, status: 7, mentioning: ["CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"])
             let r = try asNobody(Self.fdCaps, ["close", "\(id)", "--method", "destroy", "--yes"])
             #expect(r.status == 8, "\(r.stderr)")
             #expect(r.stdout.contains("needs CAP_NET_ADMIN in mysqld's network namespace"), "\(r.stdout)")
@@ -126,6 +135,11 @@ extension RealServer {
             let id = clients.sessions[5].id
             let r = try asNobody(Self.fdCaps, ["fault", "\(id)", "--loss", "10", "--for", "3s", "--yes"])
             expectOneLineFailure(r, status: 9, mentioning: ["CAP_NET_ADMIN"])
+            let blind = try asNobody(["net_admin"], ["fault", "\(id)", "--loss", "10", "--for", "3s", "--yes"])
+            expectOneLineFailure(blind, status: 7, mentioning: ["CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH"])
+            // Nothing was made: no table of ours in the namespace (the only fault test running).
+            let tables = try run("/usr/sbin/nft", ["list", "tables"])
+            #expect(!tables.stdout.contains("myconn"), "\(tables.stdout)")
             let done = try asNobody(Self.fdCaps + ["net_admin"], ["fault", "\(id)", "--loss", "10", "--for", "3s", "--yes", "--json"])
             #expect(done.status == 0, "\(done.stderr)")
             let t = try #require(try parseJSON(done.stdout)["targets"] as? [[String: Any]]).first

@@ -27,7 +27,7 @@ struct BothFamiliesDumpTests {
         #expect(r[72..<76].allSatisfy { $0 == 0 }, "idiag_dbs")
     }
 
-    @Test("over a recording older than the request: refused once (EINVAL, as a kernel without it), then per family; exact")
+    @Test("over a recording older than the request: refused once (EOPNOTSUPP, as a kernel without it), then per family; exact")
     func fallbackOnRecordedTree() throws {
         let here = try ListerNetlinkTests()
         let memory = try here.tree.withMemory()
@@ -126,9 +126,16 @@ struct BothFamiliesDumpTests {
             fds += [c.client, c.server]
             servers.insert(Self.inode(c.server))
         }
-        let client = SockDiagClient(transport: try SockDiagSocket())
+        // The one dump on a socket of its own, recorded: answered by the kernel under type 18,
+        // not refused into the per-family fallback (which would give the same rows).
+        let recorder = RecordingTransport(try SockDiagSocket())
+        let oneDump = SockDiagClient(transport: recorder)
         var both: [TCPSocketEntry] = [], listeners: [TCPSocketEntry] = []
-        try client.dumpTCPBothFamilies(states: InetDiag.allButListen, sourcePort: l4.port, withInfo: true, into: &both)
+        try oneDump.dumpTCPBothFamilies(states: InetDiag.allButListen, sourcePort: l4.port, withInfo: true, into: &both)
+        #expect(!oneDump.bothFamiliesRefused)
+        #expect(recorder.replies.contains { Self.type($0) == 18 } && recorder.replies.allSatisfy { [18, 3].contains(Self.type($0)) },
+                "datagrams led by \(recorder.replies.map(Self.type)) (18 TCPDIAG_GETSOCK, 3 NLMSG_DONE; 2 would be NLMSG_ERROR)")
+        let client = SockDiagClient(transport: try SockDiagSocket())
         try client.dumpTCPBothFamilies(states: InetDiag.states([.listen]), sourcePort: nil, into: &listeners)
         let apart = try [InetDiag.afInet, InetDiag.afInet6].flatMap {
             try client.dumpTCP(family: $0, states: InetDiag.allButListen, sourcePort: l4.port, withInfo: true)

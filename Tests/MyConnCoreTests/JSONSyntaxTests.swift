@@ -34,6 +34,20 @@ struct JSONSyntaxTests {
         #expect(e.offset == offset && e.what == what, "\(e)")
     }
 
+    @Test("the recorded `list --json` documents of reap's fixtures pass, each of a file of several where the one before ends",
+          arguments: [("list-array.json", 1), ("list-no-sql.json", 1), ("list-pretty.json", 2), ("list.jsonl", 2)])
+    func recordedDocuments(name: String, documents: Int) throws {
+        var rest = try ReapFixture.bytes(name)
+        var seen = 1
+        while let e = JSONSyntax.firstError(in: rest) {
+            // A file of several documents: the text after the first is the next one's.
+            try #require(e.what == "unexpected text after the document", "\(name), document \(seen): \(e)")
+            rest = Array(rest[e.offset...])
+            seen += 1
+        }
+        #expect(seen == documents, "\(name)")
+    }
+
     @Test("200,000 nested arrays: an answer, not a stack overflow")
     func deep() throws {
         let open = [UInt8](repeating: UInt8(ascii: "["), count: 200_000)

@@ -187,9 +187,11 @@ public struct FaultTable: Sendable {
         // Already there (a sidecar sharing mysqld's namespace): joining it again would need
         // CAP_SYS_ADMIN, which a sidecar with NET_ADMIN alone does not have.
         if namespace == FaultTable.ownNamespace {
-            // Our own namespace: the kernel checks our effective set. Asked before libnftables,
-            // which on EPERM prints a line of its own to stderr besides the error it returns.
-            if let caps = try? ProcReader().status(pid: getpid()).effectiveCapabilities, caps & (1 << ProcStatus.capNetAdmin) == 0 {
+            // Our own namespace: the kernel checks our effective set (in our own user namespace,
+            // the one that owns this network namespace but for a user namespace we made
+            // ourselves). Asked before libnftables, which on EPERM prints a line of its own to
+            // stderr besides the error it returns.
+            if ProcStatus.ofThisThread()?.has(ProcStatus.capNetAdmin) == false {
                 throw .nftables("Operation not permitted: no CAP_NET_ADMIN")
             }
             let nft: NftContext
