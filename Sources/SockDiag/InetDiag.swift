@@ -15,19 +15,26 @@ public enum InetDiag {
     public static func states(_ s: [TCPState]) -> UInt32 { s.reduce(0) { $0 | (1 << UInt32($1.rawValue)) } }
     public static let allButListen: UInt32 = states(TCPState.allCases.filter { $0 != .listen })
 
+    /// `struct nlmsghdr` of a request whose payload is `payload` bytes, room for that payload
+    /// reserved: len, type, flags, seq, pid 0 (the kernel fills in ours).
+    static func header(payload: Int, type: UInt16, flags: UInt16, sequence: UInt32) -> [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(16 + payload)
+        append32(&b, UInt32(16 + payload))
+        append16(&b, type)
+        append16(&b, flags)
+        append32(&b, sequence)
+        append32(&b, 0)
+        return b
+    }
+
     /// A dump request: `nlmsghdr` + `inet_diag_req_v2`, TCP of `family`, sockets in `states`,
     /// only local port `sourcePort` / remote port `destinationPort` when given (the kernel
     /// filters: `id.idiag_sport`, `id.idiag_dport`). `withInfo` asks for `struct tcp_info`
     /// (`idiag_ext |= 1 << (INET_DIAG_INFO - 1)`).
     public static func dumpRequest(family: UInt8, states: UInt32, sourcePort: UInt16?, sequence: UInt32,
                                    withInfo: Bool = false, destinationPort: UInt16? = nil) -> [UInt8] {
-        var b: [UInt8] = []
-        b.reserveCapacity(72)
-        append32(&b, 16 + 56)                     // nlmsg_len
-        append16(&b, sockDiagByFamily)            // nlmsg_type
-        append16(&b, flagRequest | flagDump)      // nlmsg_flags
-        append32(&b, sequence)                    // nlmsg_seq
-        append32(&b, 0)                           // nlmsg_pid
+        var b = header(payload: 56, type: sockDiagByFamily, flags: flagRequest | flagDump, sequence: sequence)
         b += [family, ipprotoTCP, withInfo ? 1 << (inetDiagInfo - 1) : 0, 0]  // family, protocol, idiag_ext, pad
         append32(&b, states)                      // idiag_states
         let port = sourcePort ?? 0
@@ -48,13 +55,7 @@ public enum InetDiag {
     /// are `inet_diag_msg`, each with its own family, under the request's type.
     public static func bothFamiliesDumpRequest(states: UInt32, sourcePort: UInt16?, sequence: UInt32,
                                                withInfo: Bool = false) -> [UInt8] {
-        var b: [UInt8] = []
-        b.reserveCapacity(76)
-        append32(&b, 16 + 60)                     // nlmsg_len
-        append16(&b, tcpDiagGetSock)              // nlmsg_type
-        append16(&b, flagRequest | flagDump)      // nlmsg_flags
-        append32(&b, sequence)                    // nlmsg_seq
-        append32(&b, 0)                           // nlmsg_pid
+        var b = header(payload: 60, type: tcpDiagGetSock, flags: flagRequest | flagDump, sequence: sequence)
         // idiag_family (a dump ignores it), idiag_src_len, idiag_dst_len, idiag_ext
         b += [afInet, 0, 0, withInfo ? 1 << (inetDiagInfo - 1) : 0]
         let port = sourcePort ?? 0
@@ -70,12 +71,7 @@ public enum InetDiag {
     /// SOCK_DESTROY for one socket: `inet_diag_req_v2` carrying the dumped `id` (cookie included),
     /// so only that very socket can match (`ss -K`).
     public static func destroyRequest(_ s: DiagSocket, sequence: UInt32) -> [UInt8] {
-        var b: [UInt8] = []
-        append32(&b, 16 + 56)
-        append16(&b, sockDestroy)
-        append16(&b, flagRequest | flagAck)
-        append32(&b, sequence)
-        append32(&b, 0)
+        var b = header(payload: 56, type: sockDestroy, flags: flagRequest | flagAck, sequence: sequence)
         b += [s.family, ipprotoTCP, 0, 0]
         append32(&b, states(TCPState.allCases))
         b += s.id
