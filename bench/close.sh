@@ -5,7 +5,9 @@
 #   gdb -p PID -batch -ex 'call (int)shutdown(FD,2)'   (the seed's recipe, made non-destructive)
 #   myconn close ID --method ptrace | pidfd | destroy
 # plus mysqld's freeze under ptrace for 1 fd and for 100 fds in one command, and each tool's
-# own end-to-end time.
+# own end-to-end time. After the table, for myconn's ptrace cuts, how long of the freeze the
+# injected thread held registers not its own (`injected_us`): the window a SIGKILL of myconn,
+# which cannot be blocked, must not fall in.
 #
 #   bench/close.sh [N]
 #   MYCONN_BASE=/path/to/old/myconn bench/close.sh [N]
@@ -67,7 +69,7 @@ fd_of() {  # session id -> mysqld fd, from myconn list
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # measure COMMAND...: sets GAP (the probe's longest gap while COMMAND runs, ms), TOOL
-# (COMMAND's own time, ms) and FREEZE (freeze_us from COMMAND's JSON, or -).
+# (COMMAND's own time, ms), FREEZE and INJECTED (freeze_us and injected_us from COMMAND's JSON, or -).
 measure() {
     local out=$work/probe.$RANDOM
     hold "$out" "tcp4:loop:1"
@@ -84,7 +86,10 @@ measure() {
     TOOL=$((t1 - t0))
     FREEZE=$(echo "$result" | { grep -o '"freeze_us":[0-9]*' || true; } | head -1 | cut -d: -f2)
     FREEZE=${FREEZE:--}
+    INJECTED=$(echo "$result" | { grep -o '"injected_us":[0-9]*' || true; } | head -1 | cut -d: -f2)
+    INJECTED=${INJECTED:--}
 }
+windows=()
 ratio() { case "$1$2" in *-*) echo -;; *) awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }';; esac; }
 fmt='%-34s %14s %12s %14s'
 [ -z "$base" ] || fmt="$fmt %12s %12s %14s %12s %15s"
@@ -109,18 +114,20 @@ myconn_cut() {
     if [ -z "$base" ]; then
         measure close "$bin/myconn" "${victims[@]:first:count}" --method "$method"
         row "$label" "$GAP" "$TOOL" "$FREEZE"
+        [ "$method" != ptrace ] || windows+=("$label: $INJECTED us of $FREEZE")
         return
     fi
-    local g t f
+    local g t f w
     if [ $((turn % 2)) -eq 0 ]; then
-        measure close "$bin/myconn" "${victims[@]:first:count}" --method "$method"; g=$GAP; t=$TOOL; f=$FREEZE
+        measure close "$bin/myconn" "${victims[@]:first:count}" --method "$method"; g=$GAP; t=$TOOL; f=$FREEZE; w=$INJECTED
         measure close "$base" "${bvictims[@]:first:count}" --method "$method"
     else
         measure close "$base" "${bvictims[@]:first:count}" --method "$method"
         local bg=$GAP bt=$TOOL bf=$FREEZE
-        measure close "$bin/myconn" "${victims[@]:first:count}" --method "$method"; g=$GAP; t=$TOOL; f=$FREEZE
+        measure close "$bin/myconn" "${victims[@]:first:count}" --method "$method"; g=$GAP; t=$TOOL; f=$FREEZE; w=$INJECTED
         GAP=$bg; TOOL=$bt; FREEZE=$bf
     fi
+    [ "$method" != ptrace ] || windows+=("$label: $w us of $f")
     turn=$((turn + 1))
     row "$label" "$g" "$t" "$f" "$GAP" "$TOOL" "$FREEZE" "$(ratio "$g" "$GAP")" "$(ratio "$f" "$FREEZE")"
 }
@@ -138,3 +145,5 @@ myconn_cut "myconn close --method ptrace" 1 1 ptrace
 myconn_cut "myconn close --method pidfd" 2 1 pidfd
 myconn_cut "myconn close --method destroy" 3 1 destroy
 myconn_cut "myconn close 100 ids --method ptrace" 4 100 ptrace
+echo "registers injected (injected_us of freeze_us, myconn's ptrace cuts):"
+printf '  %s\n' "${windows[@]}"

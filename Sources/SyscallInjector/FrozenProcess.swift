@@ -12,6 +12,9 @@ public final class FrozenProcess {
     public private(set) var threads: [InjectedThread] = []
     private var stoppedAt = timespec()
     public private(set) var frozenNanoseconds: UInt64 = 0
+    /// ``InjectedThread/injectedNanoseconds`` of the threads, summed (only the main thread is
+    /// injected into), once released.
+    public private(set) var injectedNanoseconds: UInt64 = 0
 
     public init(pid: Int32, proc: ProcReader = ProcReader()) throws(InjectorError) {
         self.pid = pid
@@ -43,6 +46,7 @@ public final class FrozenProcess {
 
     public func release() {
         for t in threads.reversed() { t.release() }
+        injectedNanoseconds += threads.reduce(0) { $0 + $1.injectedNanoseconds }
         if !threads.isEmpty {
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)

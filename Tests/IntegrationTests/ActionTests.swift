@@ -54,6 +54,10 @@ extension RealServer {
             #expect(targets.allSatisfy { $0["outcome"] as? String == "done" && $0["socket_gone"] as? Bool == true })
             let freeze = targets.compactMap { $0["freeze_us"] as? Int }
             #expect(Set(freeze).count == 1, "one freeze for the batch")
+            // The window of injected registers: inside the freeze, for the whole batch at once.
+            let injected = targets.compactMap { $0["injected_us"] as? Int }
+            #expect(injected.count == 10 && Set(injected).count == 1, "\(injected)")
+            #expect(injected.allSatisfy { $0 > 0 && $0 <= (freeze.first ?? 0) }, "injected \(injected) within freeze \(freeze)")
             usleep(300_000)
             let listed = try server.sql("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND != 'Daemon'")
             let present = Set(listed.split(separator: "\n").compactMap { UInt64($0) })

@@ -67,7 +67,10 @@ public struct SocketCloser {
         for _ in targets.dropFirst(outcomes.count) {
             outcomes.append(ActionStep(.failed("not attempted after an injection failure"), CutDetail()))
         }
-        for i in outcomes.indices { outcomes[i].detail.freezeNanoseconds = frozen.frozenNanoseconds }
+        for i in outcomes.indices {
+            outcomes[i].detail.freezeNanoseconds = frozen.frozenNanoseconds
+            outcomes[i].detail.injectedNanoseconds = frozen.injectedNanoseconds
+        }
         return outcomes
     }
 
@@ -177,7 +180,10 @@ public struct SocketCloser {
         }
         thread.release()
         let frozen = thread.frozenNanoseconds
-        for i in outcomes.indices { outcomes[i].detail.freezeNanoseconds = frozen }
+        for i in outcomes.indices {
+            outcomes[i].detail.freezeNanoseconds = frozen
+            outcomes[i].detail.injectedNanoseconds = thread.injectedNanoseconds
+        }
         for _ in targets.dropFirst(outcomes.count) {
             outcomes.append(ActionStep(.failed("the stopped thread went away"), CutDetail(freezeNanoseconds: frozen)))
         }

@@ -17,6 +17,9 @@ public enum CloseMethod: String, Sendable, CaseIterable {
 public struct CutDetail: Sendable, Equatable {
     /// How long mysqld's thread was stopped (ptrace), shared by a batch.
     public var freezeNanoseconds: UInt64?
+    /// Of that, how long the injected thread held registers not its own (ptrace; shared by a
+    /// batch): the window a SIGKILL of myconn must not fall in (README, "kill and close").
+    public var injectedNanoseconds: UInt64?
     /// `--kill-after`: whether KILL CONNECTION was sent after the cut (nil: not asked, or not cut).
     public var killSent: Bool?
 
@@ -103,6 +106,7 @@ public struct SocketCut: ActionMethod {
         w.field("outcome", o.result.name)
         w.field("message", o.result.message)
         w.field("freeze_us", o.detail.freezeNanoseconds.map { Int64($0 / 1000) })
+        w.field("injected_us", o.detail.injectedNanoseconds.map { Int64($0 / 1000) })
         w.field("socket_gone", o.socketGone)
         w.field("session_gone", o.sessionGone)
         w.field("kill_sent", o.detail.killSent)
