@@ -15,9 +15,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/lib.sh"
-need_swift
-need_build_and_test_packages
-[ "$(id -u)" -eq 0 ] || { echo "bench: run as root (ptrace, /proc/<pid>/fd)" >&2; exit 1; }
+need_bench_root "ptrace, /proc/<pid>/fd"
 kills=${1:-300}
 max_delay=${2:-60}
 cd "$here"

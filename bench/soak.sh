@@ -14,9 +14,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/lib.sh"
-need_swift
-need_build_and_test_packages
-[ "$(id -u)" -eq 0 ] || { echo "bench: run as root (ptrace, pidfd, sock_diag destroy, nftables)" >&2; exit 1; }
+need_bench_root "ptrace, pidfd, sock_diag destroy, nftables"
 cuts=${1:-10000}
 sessions=${2:-500}
 cd "$here"

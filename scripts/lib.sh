@@ -49,6 +49,14 @@ need_build_and_test_packages() {
         /usr/lib/python3/dist-packages/yaml:python3-yaml /usr/lib/python3/dist-packages/jsonschema:python3-jsonschema
 }
 
+# need_bench_root WHY — what a root-only benchmark needs: Swift, the build and test packages,
+# and root (WHY says for what); ends the script otherwise.
+need_bench_root() {
+    need_swift
+    need_build_and_test_packages
+    [ "$(id -u)" -eq 0 ] || { echo "bench: run as root ($1)" >&2; exit 1; }
+}
+
 # free_port — a loopback TCP port no socket uses now, in any state, below the kernel's ephemeral
 # range: a benchmark's thousands of client ends (and their TIME-WAIT) take ports from that range,
 # and a server port picked there can be taken by one (mariadbd then fails: address in use).
