@@ -6,6 +6,7 @@
 # every bystander, and holds no descriptor twice (a duplicate myconn made and did not close).
 #
 #   bench/chaos.sh [KILLS [MAX_DELAY_MS]]      default 300 kills, delays uniform in 0..60 ms
+#   CHAOS_KEEP_LOG=FILE bench/chaos.sh ...     also keeps mariadbd's error log in FILE
 #
 # The delay is drawn per kill; myconn's own run with --wait 0 takes about 45 ms here (start,
 # login, the kernel read, the freeze). Each kill is classed by what it left: the session cut
