@@ -13,8 +13,14 @@ public enum JSONSyntax {
         let b = Array(b)
         var stack: [Frame] = []
         var i = 0
-        func space() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+        func space() { while i < b.count, JSONRecording.isSpace(b[i]) { i += 1 } }
         func isDigit(_ j: Int) -> Bool { j < b.count && b[j] >= 0x30 && b[j] <= 0x39 }
+        /// One or more digits at `i`, `i` left after them.
+        func digits() -> Bool {
+            guard isDigit(i) else { return false }
+            while isDigit(i) { i += 1 }
+            return true
+        }
         /// A string at `i` (its opening quote), `i` left after the closing one.
         func string() -> String? {
             i += 1
@@ -54,17 +60,15 @@ public enum JSONSyntax {
             case 0x2D, 0x30...0x39:
                 if b[i] == 0x2D { i += 1 }
                 guard isDigit(i) else { return "invalid number" }
-                if b[i] == 0x30 { i += 1 } else { while isDigit(i) { i += 1 } }
+                if b[i] == 0x30 { i += 1 } else { _ = digits() }
                 if i < b.count, b[i] == 0x2E {
                     i += 1
-                    guard isDigit(i) else { return "invalid number" }
-                    while isDigit(i) { i += 1 }
+                    guard digits() else { return "invalid number" }
                 }
                 if i < b.count, b[i] == 0x65 || b[i] == 0x45 {
                     i += 1
                     if i < b.count, b[i] == 0x2B || b[i] == 0x2D { i += 1 }
-                    guard isDigit(i) else { return "invalid number" }
-                    while isDigit(i) { i += 1 }
+                    guard digits() else { return "invalid number" }
                 }
                 return nil
             default: return "invalid value"
