@@ -62,11 +62,7 @@ final class TmuxPane {
     /// printed line counts how often a key goes missing, between tmux and top's getch.
     func press(_ key: String, _ what: String, until ready: ([String]) -> Bool) throws {
         try keys(key)
-        let deadline = Date().addingTimeInterval(4)
-        while Date() < deadline {
-            if ready(try screen()) { return }
-            usleep(50_000)
-        }
+        if try poll(seconds: 4, until: ready).done { return }
         print("tmux: key \(key) had no visible effect in 4 s (waiting for \(what)); sent again")
         try keys(key)
         try wait(what, until: ready)
@@ -75,15 +71,22 @@ final class TmuxPane {
     /// Polls the screen every 50 ms until `ready` holds; the last screen either way.
     @discardableResult
     func wait(seconds: Double = 10, _ what: String, until ready: ([String]) -> Bool) throws -> [String] {
+        let (done, last) = try poll(seconds: seconds, until: ready)
+        if done { return last }
+        Issue.record("timed out waiting for \(what); the screen:\n\(last.joined(separator: "\n"))\n\(threads())")
+        return last
+    }
+
+    /// The screen every 50 ms until `ready` holds or `seconds` pass: whether it held, and the last screen.
+    private func poll(seconds: Double, until ready: ([String]) -> Bool) throws -> (done: Bool, last: [String]) {
         let deadline = Date().addingTimeInterval(seconds)
         var last: [String] = []
         while Date() < deadline {
             last = try screen()
-            if ready(last) { return last }
+            if ready(last) { return (true, last) }
             usleep(50_000)
         }
-        Issue.record("timed out waiting for \(what); the screen:\n\(last.joined(separator: "\n"))\n\(threads())")
-        return last
+        return (false, last)
     }
 
     /// What the pane's programs were doing when a wait timed out: each thread's state, kernel wait
