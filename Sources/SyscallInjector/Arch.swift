@@ -22,8 +22,6 @@ enum Arch {
 
     static func result(_ r: myconn_regs) -> Int64 { Int64(bitPattern: r.rax) }
 
-    static func programCounter(_ r: myconn_regs) -> UInt64 { r.rip }
-
     /// The saved registers with the interrupted-syscall fix-up (CRIU `compel_get_task_regs`):
     /// a thread stopped inside a restartable syscall resumes by re-executing it.
     static func restored(_ saved: myconn_regs) -> myconn_regs {

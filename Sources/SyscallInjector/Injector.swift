@@ -20,7 +20,7 @@ public enum InjectorError: Error, Equatable, Sendable {
 }
 
 /// Injects system calls into one stopped thread of a process (`ptrace(2)`), as an explicit
-/// state machine: attached -> stopped -> registers saved -> (injected -> stepped)* ->
+/// state machine: attached -> stopped -> registers saved -> (injected -> entry -> exit stop)* ->
 /// restored -> detached. ``release()`` runs the restore path from whatever state was reached
 /// and is called on every exit; SIGINT/SIGTERM/SIGHUP/SIGQUIT are blocked in between, so the
 /// tool cannot be interrupted while the thread holds injected registers. No code in the target
@@ -95,8 +95,8 @@ public final class InjectedThread {
             case .signal(let sig):
                 try Self.step("CONT") { () throws(Errno) in try Ptrace.resume(tid, signal: sig) }
                 try Self.step("INTERRUPT") { () throws(Errno) in try Ptrace.interrupt(tid) }
-            case .trap:
-                throw .unexpectedStop("SIGTRAP before any injection")
+            case .trap, .syscall:
+                throw .unexpectedStop("a trap before any injection")
             case .exited:
                 throw .threadGone(tid: tid)
             }
@@ -111,24 +111,39 @@ public final class InjectedThread {
         if state == .saved { clock_gettime(CLOCK_MONOTONIC, &injectedAt) }
         try Self.step("SETREGSET") { () throws(Errno) in try Ptrace.setRegs(tid, regs) }
         state = .injected
-        // A signal may stop the thread before the step ran the instruction: keep it for the
-        // release, and step again until the program counter is past the `syscall`.
-        for _ in 0..<16 {
-            try Self.step("SINGLESTEP") { () throws(Errno) in try Ptrace.step(tid) }
+        // Run to the injected call's entry stop, then to its exit stop, and read the result
+        // there (PTRACE_SYSCALL, never a single step: see Ptrace.runToSyscallStop). A signal
+        // that stops the thread meanwhile (all are blocked but SIGKILL and SIGSTOP) is kept
+        // for the release.
+        var entered = false
+        for _ in 0..<32 {
+            try Self.step("SYSCALL") { () throws(Errno) in try Ptrace.runToSyscallStop(tid) }
             switch try Self.step("waitpid") { () throws(Errno) in try Ptrace.waitStop(tid) } {
-            case .trap:
-                let after = try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) }
-                return Arch.result(after)
+            case .syscall:
+                switch Result(catching: { () throws(Errno) in try Ptrace.syscallInfo(tid) }) {
+                case .success(.entry(let number)):
+                    guard number == Int64(nr) else { throw .unexpectedStop("a syscall entry of \(number), not of the injected \(nr)") }
+                    entered = true
+                case .success(.exit(let result)):
+                    guard entered else { throw .unexpectedStop("a syscall exit before the injected call entered") }
+                    return result
+                case .success(.none):
+                    throw .unexpectedStop("a syscall stop that the kernel does not call one")
+                case .failure:
+                    // No PTRACE_GET_SYSCALL_INFO (Linux < 5.3): entry and exit stops alternate.
+                    if entered {
+                        return Arch.result(try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) })
+                    }
+                    entered = true
+                }
             case .signal(let sig):
                 pendingSignal = sig
-                let now = try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) }
-                if Arch.programCounter(now) == gadget + UInt64(Arch.syscallInstruction.count) {
-                    return Arch.result(now)
-                }
-            case .exited:
-                throw .threadGone(tid: tid)
             case .eventStop:
                 continue
+            case .trap:
+                throw .unexpectedStop("a SIGTRAP during the injected syscall")
+            case .exited:
+                throw .threadGone(tid: tid)
             }
         }
         throw .unexpectedStop("signals kept arriving during the injected syscall")

@@ -5,8 +5,13 @@
 //   poll C | read C | epoll C  (a byte to that thread's pipe), accept, futex, signals, quit
 // Real-time signal SIGRTMIN (queued, never merged) is handled by the main thread only and
 // counted: `signals` prints how many arrived, so a test can check none was lost.
+// The main thread (the one `myconn close --method ptrace` injects into) reads its commands a
+// byte at a time through a raw `syscall` instruction with known values in every register the
+// kernel keeps across a syscall, and checks each of them and the result after every read:
+// `regs` prints how many reads were checked and how many came back wrong.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -80,7 +85,14 @@ static void *accept_thread(void *arg) {
     say("tid accept %ld", (long)syscall(SYS_gettid));
     for (;;) {
         int c = accept(listener, NULL, NULL);
-        if (c >= 0) { say("accept ok"); close(c); } else say("accept error");
+        // Held open, the newest 256: a test cuts them with `myconn close --pid --peer --force`.
+        static int held[256];
+        static unsigned next;
+        if (c >= 0) {
+            if (held[next % 256] > 0) close(held[next % 256]);
+            held[next++ % 256] = c;
+            say("accept ok");
+        } else say("accept error");
     }
     return NULL;
 }
@@ -126,6 +138,62 @@ static void *futex_thread(void *arg) {
     return NULL;
 }
 
+static long reg_checks, reg_bad;
+
+#if defined(__x86_64__)
+// read(fd, buf, n) by a raw syscall with r8-r10 and r12-r15 set to known values; *bad is set
+// when any of them, or the arguments' registers, came back changed (the kernel keeps all but
+// rax, rcx and r11), or the result is not one read(2) can give.
+static long checked_read(int fd, char *buf, long n, int *bad) {
+    register long rdi asm("rdi") = fd;
+    register char *rsi asm("rsi") = buf;
+    register long rdx asm("rdx") = n;
+    register long r8 asm("r8");
+    long rax = SYS_read;
+    asm volatile(
+        "movabs $0x5a5a000000000008, %%r8\n\t"
+        "movabs $0x5a5a000000000009, %%r9\n\t"
+        "movabs $0x5a5a00000000000a, %%r10\n\t"
+        "movabs $0x5a5a00000000000c, %%r12\n\t"
+        "movabs $0x5a5a00000000000d, %%r13\n\t"
+        "movabs $0x5a5a00000000000e, %%r14\n\t"
+        "movabs $0x5a5a00000000000f, %%r15\n\t"
+        "syscall\n\t"
+        "movabs $0x5a5a000000000008, %%rcx\n\t xor %%rcx, %%r8\n\t"
+        "movabs $0x5a5a000000000009, %%rcx\n\t xor %%rcx, %%r9\n\t or %%r9, %%r8\n\t"
+        "movabs $0x5a5a00000000000a, %%rcx\n\t xor %%rcx, %%r10\n\t or %%r10, %%r8\n\t"
+        "movabs $0x5a5a00000000000c, %%rcx\n\t xor %%rcx, %%r12\n\t or %%r12, %%r8\n\t"
+        "movabs $0x5a5a00000000000d, %%rcx\n\t xor %%rcx, %%r13\n\t or %%r13, %%r8\n\t"
+        "movabs $0x5a5a00000000000e, %%rcx\n\t xor %%rcx, %%r14\n\t or %%r14, %%r8\n\t"
+        "movabs $0x5a5a00000000000f, %%rcx\n\t xor %%rcx, %%r15\n\t or %%r15, %%r8\n\t"
+        : "+a"(rax), "+r"(rdi), "+r"(rsi), "+r"(rdx), "=&r"(r8)
+        :
+        : "rcx", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory", "cc");
+    *bad = r8 != 0 || rdi != fd || rsi != buf || rdx != n || rax > n || (rax < 0 && rax != -EINTR);
+    return rax;
+}
+#else
+#error "the victim's register check is written for x86_64"
+#endif
+
+// A line from stdin through checked_read; 0 at its end.
+static int read_line(char *line, size_t cap) {
+    size_t k = 0;
+    while (k + 1 < cap) {
+        char c;
+        int bad = 0;
+        long r = checked_read(0, &c, 1, &bad);
+        reg_checks++;
+        if (bad) { reg_bad++; say("regs corrupted: read returned %ld", r); }
+        if (r == -EINTR) continue;
+        if (r != 1) break;
+        line[k++] = c;
+        if (c == '\n') break;
+    }
+    line[k] = 0;
+    return k > 0;
+}
+
 int main(void) {
     if (pipe(poll_pipe) || pipe(read_pipe) || pipe(epoll_pipe)) return 1;
     listener = socket(AF_INET, SOCK_STREAM, 0);
@@ -149,9 +217,10 @@ int main(void) {
     }
     usleep(100000);
     pthread_sigmask(SIG_UNBLOCK, &rt, NULL);
+    say("port %d", ntohs(a.sin_port));
     say("ready %d", getpid());
     char line[64];
-    while (fgets(line, sizeof line, stdin)) {
+    while (read_line(line, sizeof line)) {
         char c = 'x';
         if (sscanf(line, "poll %c", &c) == 1) { if (write(poll_pipe[1], &c, 1) != 1) return 1; }
         else if (sscanf(line, "read %c", &c) == 1) { if (write(read_pipe[1], &c, 1) != 1) return 1; }
@@ -167,6 +236,8 @@ int main(void) {
             pthread_mutex_unlock(&mu);
         } else if (!strncmp(line, "signals", 7)) {
             say("signals %d", (int)rt_signals);
+        } else if (!strncmp(line, "regs", 4)) {
+            say("regs %ld bad %ld", reg_checks, reg_bad);
         } else if (!strncmp(line, "quit", 4)) break;
     }
     return 0;

@@ -29,6 +29,10 @@ struct MyConn: ParsableCommand {
     }
 
     static func main() {
+        // The ptrace helper (close --method ptrace): nothing of the CLI runs in it.
+        if CommandLine.arguments.count > 1, CommandLine.arguments[1] == PtraceHelper.subcommand {
+            Glibc.exit(PtraceHelper.main(Array(CommandLine.arguments.dropFirst())))
+        }
         let stdoutClosed = StartAndEnd.openStandardDescriptors()
         let args = StartAndEnd.packIDs(MySQLStyleArguments.rewrite(Array(CommandLine.arguments.dropFirst())))
         StartAndEnd.scrubPasswords()

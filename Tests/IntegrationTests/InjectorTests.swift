@@ -9,6 +9,8 @@ final class Victim: @unchecked Sendable {
     private let lock = NSLock()
     private var text = ""
     private(set) var pid: Int32 = 0
+    /// Its loopback listener: connections to it are accepted and held open.
+    private(set) var port: UInt16 = 0
     private(set) var tids: [String: Int32] = [:]
 
     init() throws {
@@ -30,6 +32,7 @@ final class Victim: @unchecked Sendable {
             let f = line.split(separator: " ")
             if f.count == 3, f[0] == "tid", let tid = Int32(f[2]) { tids[String(f[1])] = tid }
             if f.count == 2, f[0] == "ready", let p = Int32(f[1]) { pid = p }
+            if f.count == 2, f[0] == "port", let p = UInt16(f[1]) { port = p }
         }
     }
 
@@ -66,6 +69,14 @@ final class Victim: @unchecked Sendable {
             #expect(ms >= 1000 && ms < 1300, "a 1 s nanosleep lasted \(ms) ms", sourceLocation: sourceLocation)
         }
         #expect(!lines().contains { $0.contains("error") }, sourceLocation: sourceLocation)
+        // The main thread's own check of its registers and results around every read(2).
+        let regsBefore = lines().filter { $0.hasPrefix("regs ") && !$0.hasPrefix("regs corrupted") }.count
+        try send("regs")
+        try waitFor { $0.split(separator: "\n").filter { $0.hasPrefix("regs ") && !$0.hasPrefix("regs corrupted") }.count > regsBefore }
+        let regs = lines().last { $0.hasPrefix("regs ") && !$0.hasPrefix("regs corrupted") }!.split(separator: " ")
+        #expect(regs.count == 4 && Int(regs[1])! > 0 && regs[3] == "0", "the victim's register check: \(regs.joined(separator: " "))",
+                sourceLocation: sourceLocation)
+        #expect(!lines().contains { $0.hasPrefix("regs corrupted") }, sourceLocation: sourceLocation)
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         #expect(status.contains("TracerPid:\t0\n"), sourceLocation: sourceLocation)
         #expect(!status.contains("State:\tt") && !status.contains("State:\tT"), sourceLocation: sourceLocation)
@@ -140,6 +151,99 @@ extension RealServer {
             #expect(interrupted == 20, "each run ended by its signal, between injections")
             usleep(1_100_000)
             try victim.expectHealthy()
+        }
+
+        /// Issue 14, section 3: SIGKILL cannot be held off, so myconn does not hold the thread
+        /// itself: a helper process does (PtraceHelper), and finishes the cut without it.
+        @Test("myconn close --method ptrace SIGKILLed at random moments: no register or result of the victim's injected thread goes wrong, nothing stays traced",
+              arguments: [(1, 40), (100, 6)])
+        func sigkilledAtRandom(fds: Int, rounds: Int) throws {
+            let victim = try Victim()
+            var generator = SystemRandomNumberGenerator()
+            let dir = NSTemporaryDirectory() + "myconn-chaos-victim-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            var cut = 0, standing = 0, killedMidRun = 0, killedInHold = 0, cutAfterHoldKill = 0
+            for round in 0..<rounds {
+                let accepted = victim.lines().filter { $0 == "accept ok" }.count
+                let clients = try (0..<fds).map { _ in try Self.connectClient(port: victim.port) }
+                defer { for c in clients { close(c.fd) } }
+                try victim.waitFor { $0.split(separator: "\n").filter { $0 == "accept ok" }.count >= accepted + fds }
+                let p = Process()
+                p.executableURL = productsDir.appendingPathComponent("myconn")
+                p.arguments = ["close", "--pid", "\(victim.pid)"] + clients.flatMap { ["--peer", "127.0.0.1:\($0.port)"] }
+                    + ["--force", "--method", "ptrace", "--yes", "--wait", "0", "--audit-log", dir + "/audit.log"]
+                p.standardOutput = FileHandle.nullDevice
+                p.standardError = FileHandle.nullDevice
+                try p.run()
+                let atHold = round % 2 == 1
+                if atHold {
+                    // Killed while the victim's thread is held: once it has a tracer.
+                    var held = false
+                    for _ in 0..<200_000 where p.isRunning {
+                        let status = (try? String(contentsOfFile: "/proc/\(victim.pid)/status", encoding: .utf8)) ?? ""
+                        if !status.contains("TracerPid:\t0\n") { held = true; break }
+                    }
+                    kill(p.processIdentifier, SIGKILL)
+                    if held { killedInHold += 1 }
+                } else {
+                    // myconn's own run takes about 90 ms here (debug build): kills fall before,
+                    // during and after the hold.
+                    usleep(UInt32.random(in: 0...150_000, using: &generator))
+                    kill(p.processIdentifier, SIGKILL)
+                }
+                p.waitUntilExit()
+                if p.terminationReason == .uncaughtSignal { killedMidRun += 1 }
+                // A helper that outlived myconn finishes and leaves on its own.
+                for _ in 0..<200 where !Self.helpers().isEmpty { usleep(10_000) }
+                #expect(Self.helpers().isEmpty, "a ptrace helper still runs 2 s after myconn was killed")
+                let status = try String(contentsOfFile: "/proc/\(victim.pid)/status", encoding: .utf8)
+                #expect(status.contains("TracerPid:\t0\n"))
+                usleep(50_000)
+                let cuts = clients.filter { Self.wasCut($0.fd) }.count
+                #expect(cuts == 0 || cuts == fds, "a batch is cut whole or not at all: \(cuts) of \(fds)")
+                if cuts > 0 { cut += 1 } else { standing += 1 }
+                if atHold && cuts == fds { cutAfterHoldKill += 1 }
+            }
+            #expect(killedMidRun > rounds / 3, "kills fell inside myconn's run (\(killedMidRun) of \(rounds))")
+            #expect(killedInHold > rounds / 4, "kills fell while the thread was held (\(killedInHold) of \(rounds))")
+            #expect(cutAfterHoldKill >= killedInHold, "the helper finished every cut whose myconn was killed during the hold")
+            print("sigkilledAtRandom(\(fds) fds): \(rounds) kills, \(killedMidRun) mid-run, \(killedInHold) while the victim's thread was held;"
+                  + " batches cut \(cut), left standing \(standing)")
+            usleep(1_100_000)
+            try victim.expectHealthy()
+        }
+    }
+}
+
+extension RealServer.InjectorTests {
+    /// A loopback client of the victim's listener; the victim holds the accepted end.
+    static func connectClient(port: UInt16) throws -> (fd: Int32, port: UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = port.bigEndian
+        a.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw TestFailure("connect to the victim: errno \(errno)") }
+        var local = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return (fd, UInt16(bigEndian: local.sin_port))
+    }
+
+    /// Whether the victim's end was cut: the client reads EOF or a reset without waiting.
+    static func wasCut(_ fd: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, 0) == 1 else { return false }
+        var b: UInt8 = 0
+        return recv(fd, &b, 1, Int32(MSG_DONTWAIT)) <= 0
+    }
+
+    /// Pids of myconn's ptrace helpers still running.
+    static func helpers() -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter {
+            (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "myconn-ptrace\n"
         }
     }
 }

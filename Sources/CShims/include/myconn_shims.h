@@ -30,6 +30,12 @@ long myconn_ptrace(int request, pid_t pid, void *_Nullable addr, void *_Nullable
 /// PTRACE_GETREGSET / PTRACE_SETREGSET with NT_PRSTATUS: the general registers of a stopped thread.
 int myconn_get_regs(pid_t tid, myconn_regs *regs);
 int myconn_set_regs(pid_t tid, const myconn_regs *regs);
+/// PTRACE_GET_SYSCALL_INFO (Linux >= 5.3) at a syscall stop: returns its op (1 entry, 2 exit,
+/// 0 none) and sets `value` to the syscall number at entry, the return value at exit; -1 and
+/// errno when the request fails.
+int myconn_syscall_info(pid_t tid, long long *value);
+/// pipe2(O_CLOEXEC), which Glibc's Swift module does not declare.
+int myconn_pipe_cloexec(int ends[_Nonnull 2]);
 
 /// waitpid(2) status macros.
 int myconn_wifstopped(int status);

@@ -37,41 +37,12 @@ public struct SocketCloser {
         }
     }
 
-    /// The seed's bare `close(fd)`, injected while every mysqld thread is stopped, so the fd
-    /// cannot change between the check and the close. It still frees a number mysqld's thread
-    /// believes it owns (docs/facts.md section 2): only on explicit request.
+    /// The seed's bare `close(fd)`, injected while every mysqld thread is stopped (in the
+    /// ptrace helper, ``PtraceJob/rawClose(_:)``): only on explicit request.
     public func rawClose(_ targets: [SocketRef]) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
         guard let pid = targets.first?.pid else { return [] }
         try preflight(targets, method: .ptrace)
-        let frozen: FrozenProcess
-        do {
-            frozen = try FrozenProcess(pid: pid, proc: proc)
-        } catch {
-            throw .ptrace("cannot stop every mysqld thread: \(error)")
-        }
-        var outcomes: [ActionStep<CutDetail>] = []
-        for t in targets {
-            guard (try? proc.fdTarget(pid: pid, fd: t.fd)) == .socket(inode: t.inode) else {
-                outcomes.append(ActionStep(.refused("fd \(t.fd) is no longer socket inode \(t.inode)"), CutDetail()))
-                continue
-            }
-            do {
-                let rc = try frozen.threads[0].syscall(SyscallNumbers.close, [UInt64(t.fd)])
-                outcomes.append(ActionStep(rc == 0 ? .done : .failed("close in mysqld failed: \(Errno(rawValue: Int32(-rc)))"), CutDetail()))
-            } catch {
-                outcomes.append(ActionStep(.failed("injection failed: \(error)"), CutDetail()))
-                break
-            }
-        }
-        frozen.release()
-        for _ in targets.dropFirst(outcomes.count) {
-            outcomes.append(ActionStep(.failed("not attempted after an injection failure"), CutDetail()))
-        }
-        for i in outcomes.indices {
-            outcomes[i].detail.freezeNanoseconds = frozen.frozenNanoseconds
-            outcomes[i].detail.injectedNanoseconds = frozen.injectedNanoseconds
-        }
-        return outcomes
+        return try PtraceHelper.run(pid: pid, mode: .close, targets: targets, proc: proc)
     }
 
     public func close(_ targets: [SocketRef], method: CloseMethod) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
@@ -154,71 +125,14 @@ public struct SocketCloser {
         return outcomes
     }
 
-    /// A mysqld thread under gdb or strace: ptrace cannot seize it, and the user is told who holds it.
     func alreadyTraced(tid: Int32, tracer: Int32) -> MethodUnavailable {
-        let comm = (try? proc.comm(pid: tracer)) ?? "?"
-        return .ptrace("mysqld's thread \(tid) is already traced by pid \(tracer) (\(comm)); detach it, or use --method pidfd")
+        PtraceJob(pid: tid, proc: proc).alreadyTraced(tid: tid, tracer: tracer)
     }
 
+    /// The hold of mysqld's thread runs in a helper process (``PtraceHelper``), so that a
+    /// SIGKILL of myconn cannot leave the thread with injected registers.
     func viaPtrace(_ targets: [SocketRef], pid: Int32) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
-        let thread: InjectedThread
-        do {
-            thread = try InjectedThread(pid: pid, tid: pid, proc: proc)
-        } catch .alreadyTraced(let tid, let tracer) {
-            throw alreadyTraced(tid: tid, tracer: tracer)
-        } catch {
-            throw .ptrace("cannot stop a mysqld thread: \(error)")
-        }
-        var outcomes: [ActionStep<CutDetail>] = []
-        var slot: Int32?
-        for t in targets {
-            outcomes.append(injectShutdown(t, thread: thread, slot: &slot))
-            if thread.state == .detached { break }  // the thread went away: nothing more to do in it
-        }
-        if let slot, thread.state != .detached {
-            _ = try? thread.syscall(SyscallNumbers.close, [UInt64(slot)])
-        }
-        thread.release()
-        let frozen = thread.frozenNanoseconds
-        for i in outcomes.indices {
-            outcomes[i].detail.freezeNanoseconds = frozen
-            outcomes[i].detail.injectedNanoseconds = thread.injectedNanoseconds
-        }
-        for _ in targets.dropFirst(outcomes.count) {
-            outcomes.append(ActionStep(.failed("the stopped thread went away"), CutDetail(freezeNanoseconds: frozen)))
-        }
-        return outcomes
-    }
-
-    /// Duplicates the target into `slot`, a descriptor number of mysqld's that only myconn
-    /// knows: `M = dup(fd)` the first time, `dup3(fd, M, 0)` after (replacing, atomically, the
-    /// previous target's duplicate: one injection fewer per target). Whatever mysqld does with
-    /// `fd` meanwhile, M is checked from outside to be the expected socket before it is shut
-    /// down; the caller closes M once, at the end.
-    func injectShutdown(_ t: SocketRef, thread: InjectedThread, slot: inout Int32?) -> ActionStep<CutDetail> {
-        do {
-            let m: Int64
-            if let slot {
-                m = try thread.syscall(SyscallNumbers.dup3, [UInt64(t.fd), UInt64(slot), 0])
-            } else {
-                m = try thread.syscall(SyscallNumbers.dup, [UInt64(t.fd)])
-            }
-            guard m >= 0 else {
-                return ActionStep(.refused("duplicating fd \(t.fd) in mysqld failed: \(Errno(rawValue: Int32(-m)))"), CutDetail())
-            }
-            slot = Int32(m)
-            guard (try? proc.fdTarget(pid: t.pid, fd: Int32(m))) == .socket(inode: t.inode) else {
-                return ActionStep(.refused("fd \(t.fd) is no longer socket inode \(t.inode)"), CutDetail())
-            }
-            let rc = try thread.syscall(SyscallNumbers.shutdown, [UInt64(m), UInt64(SHUT_RDWR)])
-            guard rc == 0 else {
-                return ActionStep(.failed("shutdown in mysqld failed: \(Errno(rawValue: Int32(-rc)))"), CutDetail())
-            }
-            return ActionStep(.done, CutDetail())
-        } catch {
-            thread.release()
-            return ActionStep(.failed("injection failed: \(error)"), CutDetail())
-        }
+        try PtraceHelper.run(pid: pid, mode: .shutdown, targets: targets, proc: proc)
     }
 
     /// What the kernel's answer to SOCK_DESTROY means: nil is done; EOPNOTSUPP means this kernel
