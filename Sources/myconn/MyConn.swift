@@ -33,6 +33,10 @@ struct MyConn: ParsableCommand {
         if CommandLine.arguments.count > 1, CommandLine.arguments[1] == PtraceHelper.subcommand {
             Glibc.exit(PtraceHelper.main(Array(CommandLine.arguments.dropFirst())))
         }
+        // probe's guardian of the options it turns up.
+        if CommandLine.arguments.count > 1, CommandLine.arguments[1] == ProbeGuard.subcommand {
+            Glibc.exit(ProbeGuard.main(Array(CommandLine.arguments.dropFirst())))
+        }
         let stdoutClosed = StartAndEnd.openStandardDescriptors()
         let args = StartAndEnd.packIDs(MySQLStyleArguments.rewrite(Array(CommandLine.arguments.dropFirst())))
         StartAndEnd.scrubPasswords()

@@ -113,6 +113,46 @@ extension RealServer {
             #expect(audit.contains("\"method\":\"sweep\"") && audit.contains("\"message\":\"expired\""), "the sweep is on record")
         }
 
+        /// Issue 14, section 3: a SIGKILL of myconn cannot undo anything, so a fault with
+        /// --for lives in the kernel with its own timeout (set elements that expire).
+        @Test("SIGKILL of fault --blackhole/--loss --for 2s at random moments: whatever reached the kernel expires there; every session goes on on its own connection")
+        func killedFault() throws {
+            defer { dropTable() }
+            let server = try TestServer()
+            let clients = try DemoClientsProcess(server: server, specs: ["tcp4:loop:4"], pauseMilliseconds: 100)
+            usleep(500_000)
+            var generator = SystemRandomNumberGenerator()
+            var inKernel = 0
+            let rounds = 6
+            for round in 0..<rounds {
+                let victim = clients.sessions[round % 3]  // the fourth session is never targeted
+                let p = Process()
+                p.executableURL = productsDir.appendingPathComponent("myconn")
+                p.arguments = ["fault", String(victim.id)] + (round % 2 == 0 ? ["--blackhole"] : ["--loss", "50"])
+                    + ["--for", "2s", "--yes", "--json", "--audit-log", server.dir.appendingPathComponent("audit.log").path,
+                       "--no-defaults", "-uroot", "-S", server.socketPath]
+                p.standardOutput = FileHandle.nullDevice
+                p.standardError = FileHandle.nullDevice
+                try p.run()
+                usleep(UInt32.random(in: 0...250_000, using: &generator))
+                kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+                if try !elements().isEmpty { inKernel += 1 }
+                usleep(2_300_000)
+                #expect(try elements().isEmpty, "round \(round): the kernel expired the fault within its 2 s")
+            }
+            usleep(5_000_000)  // TCP's retransmission backoff after a blackhole
+            let summaries = clients.finish()
+            for s in clients.sessions {
+                let v = try #require(summaries[s.id])
+                #expect(v.errorCode == nil && v.wrongRows == 0 && v.ok > 0, "session \(s.id) stayed on its connection: \(v)")
+            }
+            let neighbour = try #require(summaries[clients.sessions[3].id])
+            #expect(neighbour.maxGapUs < 1_000_000, "the untargeted session never stalled: \(neighbour)")
+            #expect(inKernel > 0, "some kills came after the fault was in the kernel (\(inKernel) of \(rounds))")
+            print("killedFault: \(rounds) kills, \(inKernel) after the fault reached the kernel")
+        }
+
         @Test("--loss 30: retransmissions in the victim's tcp_info only; --heal removes it; every neighbour's count stays 0")
         func lossAndHeal() throws {
             defer { dropTable() }

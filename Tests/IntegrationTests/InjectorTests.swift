@@ -241,10 +241,16 @@ extension RealServer.InjectorTests {
     }
 
     /// Pids of myconn's ptrace helpers still running.
-    static func helpers() -> [Int32] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter {
-            (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "myconn-ptrace\n"
-        }
+    static func helpers() -> [Int32] { runningHelpers(named: "myconn-ptrace") }
+}
+
+/// Pids of processes named `comm` still running (an orphan that has exited stays a zombie
+/// until init reaps it: not counted).
+func runningHelpers(named comm: String) -> [Int32] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter {
+        guard (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == comm + "\n",
+              let status = try? String(contentsOfFile: "/proc/\($0)/status", encoding: .utf8) else { return false }  // reaped since
+        return !status.contains("State:\tZ")
     }
 }
 

@@ -70,6 +70,50 @@ extension RealServer {
                     "interrupted before a verdict: the session is left alone")
         }
 
+        /// Issue 14, section 3: SIGKILL cannot be taken like INT, so the options are guarded by
+        /// a process of their own (ProbeGuard), which writes them back when myconn is gone.
+        @Test("SIGKILL of probe while an unreachable client's options are turned up: its guardian writes them back, the session is left alone")
+        func killedProbe() throws {
+            let host = try TestHost()
+            let server = try TestServer(extraArgs: ["--bind-address=127.0.0.1,::1,\(host.serverAddress)"])
+            try server.sql("CREATE USER 'app'@'%' IDENTIFIED BY 'pw'; GRANT SELECT ON *.* TO 'app'@'%'")
+            let remote = try DemoClientsProcess(server: server, specs: ["tcp4:idle:3"], user: "app", password: "pw",
+                                                netns: host.name, host4: host.serverAddress)
+            usleep(1_200_000)  // idle for over a second: probed at once, not only watched
+            for s in remote.sessions {
+                let timer = try #require(try ProbeTests.keepaliveTimer(server: server, peer: s.local))
+                #expect(timer.contains("min"), "the server's own keepalive: \(timer)")
+            }
+            try host.unplug()  // no ACK will come: the options stay turned up until a verdict (dead, about 4 s)
+            let audit = server.dir.appendingPathComponent("audit.log").path
+            for (k, s) in remote.sessions.enumerated() {
+                let p = Process()
+                p.executableURL = productsDir.appendingPathComponent("myconn")
+                p.arguments = ["probe", "\(s.id)", "--yes", "--json", "--timeout", "15", "--audit-log", audit,
+                               "--no-defaults", "-uroot", "-S", server.socketPath]
+                p.standardOutput = FileHandle.nullDevice
+                p.standardError = FileHandle.nullDevice
+                try p.run()
+                // Turned up: the kernel's keepalive timer for the socket counts seconds now.
+                var turnedUp: String?
+                for _ in 0..<300 {
+                    if let t = try ProbeTests.keepaliveTimer(server: server, peer: s.local), !t.contains("min") { turnedUp = t; break }
+                    usleep(10_000)
+                }
+                #expect(turnedUp != nil, "session \(s.id): the probe's options never showed")
+                usleep(UInt32(k) * 400_000)
+                kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+                #expect(p.terminationReason == .uncaughtSignal, "session \(s.id): myconn was killed mid-probe")
+                for _ in 0..<200 where !runningHelpers(named: "myconn-guard").isEmpty { usleep(10_000) }
+                #expect(runningHelpers(named: "myconn-guard").isEmpty, "the guardian left")
+                let after = try ProbeTests.keepaliveTimer(server: server, peer: s.local)
+                #expect(after?.contains("min") == true, "session \(s.id): turned up \(turnedUp ?? "-"), after the kill \(after ?? "none")")
+                #expect(try server.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = \(s.id)") == "1\n",
+                        "session \(s.id): killed before a verdict, the session is left alone")
+            }
+        }
+
         @Test("a signal at any moment of kill, kill --query or close: either nothing was done and nothing recorded, or intent and outcome are both in the audit log")
         func signalRace() throws {
             let server = try TestServer()

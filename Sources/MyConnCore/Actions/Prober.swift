@@ -106,9 +106,11 @@ public struct Prober: ActionMethod {
             case probing
             /// The peer's receive window is closed: only watched, never changed.
             case windowClosed
+
+            var isProbing: Bool { if case .probing = self { return true } else { return false } }
         }
 
-        var changed: Bool { if case .probing = mode { return true } else { return false } }
+        var changed: Bool { mode.isProbing }
     }
 
     typealias Steps = [ActionStep<Detail>]
@@ -145,12 +147,17 @@ public struct Prober: ActionMethod {
                 let mode: Live.Mode = windowClosed ? .windowClosed
                     : info.lastAckReceivedMilliseconds < quietMilliseconds ? .watching(until: Double(quietMilliseconds) / 1000)
                     : .probing
-                var l = Live(index: i, socket: socket, saved: saved, started: Deadline.now(), mode: mode, info: info)
-                if case .probing = mode, !turnUp(&l, &steps) { continue }
-                live.append(l)
+                // To be probed at once: turned up by the first look, once the guardian stands by.
+                live.append(Live(index: i, socket: socket, saved: saved, started: Deadline.now(),
+                                 mode: mode.isProbing ? .watching(until: 0) : mode, info: info))
             }
         }
+        guard !live.isEmpty else { return steps }
+        let guardian = try ProbeGuard.start(live.map { ProbeGuard.Socket(fd: $0.fd, inode: targets[$0.index].socket!.inode, saved: $0.saved) })
         watch(&live, &steps, signals: context.signals)
+        // Every changed socket has its options back: nothing for the guardian to do. Else it
+        // tries again, on the sockets it holds.
+        guardian.end(undo: steps.contains { $0.detail.restored == false })
         return steps
     }
 

@@ -113,11 +113,8 @@ public enum PtraceHelper {
     /// `[subcommand, procRoot, pid, mode, fd:inode...]`. Returns its exit status.
     public static func main(_ arguments: [String]) -> Int32 {
         // Every signal came blocked from the spawn; SIGPIPE stays pending if myconn is gone.
-        for (file, value) in [("/proc/self/oom_score_adj", "-1000\n"), ("/proc/self/comm", "myconn-ptrace")] {
-            if let fd = try? FileDescriptor.open(FilePath(file), .writeOnly) {
-                _ = try? fd.closeAfter { _ = try fd.writeAll(value.utf8) }
-            }
-        }
+        HelperProcess.writeOwn("oom_score_adj", "-1000\n")
+        HelperProcess.writeOwn("comm", "myconn-ptrace")
         guard arguments.count >= 5, arguments[0] == subcommand, let pid = Int32(arguments[2]), pid > 0,
               let mode = Mode(rawValue: arguments[3]) else {
             say("unavailable the ptrace helper was started with arguments it does not take")
