@@ -134,7 +134,7 @@ extension RealServer {
                 p.standardOutput = FileHandle.nullDevice
                 p.standardError = FileHandle.nullDevice
                 try p.run()
-                usleep(UInt32.random(in: 0...250_000, using: &generator))
+                usleep(UInt32.random(in: 100_000...400_000, using: &generator))
                 kill(p.processIdentifier, SIGKILL)
                 p.waitUntilExit()
                 if try !elements().isEmpty { inKernel += 1 }
