@@ -43,6 +43,10 @@ public final class InjectedThread {
     /// How long the thread was stopped, once released.
     public private(set) var frozenNanoseconds: UInt64 = 0
     private var injectedAt = timespec()
+    /// Stopped at an injected call's syscall-entry stop: registers written there would be run
+    /// as a syscall (the kernel reads `orig_rax` after the stop), so the release first lets the
+    /// call be skipped to its exit stop.
+    private var atEntryStop = false
     /// How long the thread held registers that are not its own: from writing the first
     /// injection's registers to writing its own back at release (the window in which a tracer
     /// killed by SIGKILL, which cannot be blocked, would leave it resuming with them). Its own
@@ -117,11 +121,13 @@ public final class InjectedThread {
         // for the release.
         var entered = false
         for _ in 0..<32 {
+            atEntryStop = false
             try Self.step("SYSCALL") { () throws(Errno) in try Ptrace.runToSyscallStop(tid) }
             switch try Self.step("waitpid") { () throws(Errno) in try Ptrace.waitStop(tid) } {
             case .syscall:
                 switch Result(catching: { () throws(Errno) in try Ptrace.syscallInfo(tid) }) {
                 case .success(.entry(let number)):
+                    atEntryStop = true
                     guard number == Int64(nr) else { throw .unexpectedStop("a syscall entry of \(number), not of the injected \(nr)") }
                     entered = true
                 case .success(.exit(let result)):
@@ -134,6 +140,7 @@ public final class InjectedThread {
                     if entered {
                         return Arch.result(try Self.step("GETREGSET") { () throws(Errno) in try Ptrace.getRegs(tid) })
                     }
+                    atEntryStop = true
                     entered = true
                 }
             case .signal(let sig):
@@ -161,6 +168,14 @@ public final class InjectedThread {
             state = .restored
         }
         if state == .injected {
+            if atEntryStop, var regs = try? Ptrace.getRegs(tid) {
+                // orig_rax = -1 at the entry stop: the kernel skips the call (-ENOSYS).
+                regs.orig_rax = UInt64.max
+                _ = try? Ptrace.setRegs(tid, regs)
+                _ = try? Ptrace.runToSyscallStop(tid)
+                _ = try? Ptrace.waitStop(tid)
+                atEntryStop = false
+            }
             _ = try? Ptrace.setRegs(tid, Arch.restored(saved))
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
