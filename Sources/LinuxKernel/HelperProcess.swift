@@ -124,8 +124,13 @@ public final class Guardian {
     public func end(undo: Bool) {
         guard input >= 0 else { return }
         if !undo {
+            // A guardian already gone must not end this process with SIGPIPE: held on this
+            // thread for the write, and taken off the queue if it came.
+            let pipeSignal = DeferredSignals([SIGPIPE])
             let word = Array("done\n".utf8)
             _ = word.withUnsafeBytes { write(input, $0.baseAddress, $0.count) }
+            _ = pipeSignal.take()
+            pipeSignal.release()
         }
         Glibc.close(input)
         input = -1

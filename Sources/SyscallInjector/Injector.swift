@@ -121,9 +121,10 @@ public final class InjectedThread {
         // for the release.
         var entered = false
         for _ in 0..<32 {
-            atEntryStop = false
             try Self.step("SYSCALL") { () throws(Errno) in try Ptrace.runToSyscallStop(tid) }
-            switch try Self.step("waitpid") { () throws(Errno) in try Ptrace.waitStop(tid) } {
+            let stop = try Self.step("waitpid") { () throws(Errno) in try Ptrace.waitStop(tid) }
+            atEntryStop = false  // only once the thread has left the stop it was in
+            switch stop {
             case .syscall:
                 switch Result(catching: { () throws(Errno) in try Ptrace.syscallInfo(tid) }) {
                 case .success(.entry(let number)):

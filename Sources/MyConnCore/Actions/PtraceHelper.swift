@@ -39,7 +39,12 @@ public enum PtraceHelper {
     /// Runs the cut in a helper and reads its report. A helper that ends without one (killed)
     /// fails every target it did not report, saying that mysqld's thread may need a look.
     static func run(pid: Int32, mode: Mode, targets: [SocketRef], proc: ProcReader) throws(MethodUnavailable) -> [ActionStep<CutDetail>] {
-        let arguments = ["myconn", subcommand, proc.procRoot.string, "\(pid)", mode.rawValue]
+        // No /proc root in argv: anyone may run the helper's subcommand, and a tree of their
+        // own would pass its checks (and name the gadget); the helper reads the real /proc.
+        guard proc.procRoot == ProcReader().procRoot else {
+            throw .ptrace("the ptrace helper acts on the live /proc only, not on \(proc.procRoot)")
+        }
+        let arguments = ["myconn", subcommand, "\(pid)", mode.rawValue]
             + targets.map { "\($0.fd):\($0.inode)" }
         let (report, status) = try spawn(arguments)
         switch parse(report, count: targets.count) {
@@ -110,18 +115,18 @@ public enum PtraceHelper {
     // MARK: the helper's side
 
     /// The helper's whole run, from myconn's `main` before anything else: `arguments` are
-    /// `[subcommand, procRoot, pid, mode, fd:inode...]`. Returns its exit status.
+    /// `[subcommand, pid, mode, fd:inode...]`. Returns its exit status.
     public static func main(_ arguments: [String]) -> Int32 {
         // Every signal came blocked from the spawn; SIGPIPE stays pending if myconn is gone.
         HelperProcess.writeOwn("oom_score_adj", "-1000\n")
         HelperProcess.writeOwn("comm", "myconn-ptrace")
-        guard arguments.count >= 5, arguments[0] == subcommand, let pid = Int32(arguments[2]), pid > 0,
-              let mode = Mode(rawValue: arguments[3]) else {
+        guard arguments.count >= 4, arguments[0] == subcommand, let pid = Int32(arguments[1]), pid > 0,
+              let mode = Mode(rawValue: arguments[2]) else {
             say("unavailable the ptrace helper was started with arguments it does not take")
             return 64
         }
         var targets: [Target] = []
-        for a in arguments.dropFirst(4) {
+        for a in arguments.dropFirst(3) {
             let parts = a.split(separator: ":")
             guard parts.count == 2, let fd = Int32(parts[0]), fd >= 0, let inode = UInt64(parts[1]) else {
                 say("unavailable the ptrace helper was given a target it does not read: \(a)")
@@ -129,7 +134,7 @@ public enum PtraceHelper {
             }
             targets.append(Target(fd: fd, inode: inode))
         }
-        let job = PtraceJob(pid: pid, proc: ProcReader(procRoot: FilePath(arguments[1])))
+        let job = PtraceJob(pid: pid, proc: ProcReader())
         let outcome = Result { () throws(MethodUnavailable) in
             mode == .shutdown ? try job.shutdown(targets) : try job.rawClose(targets)
         }
