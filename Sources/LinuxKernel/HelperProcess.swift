@@ -9,6 +9,24 @@ import SystemPackage
 /// blocked and an empty environment, stdin and stderr on /dev/null, stdout on a pipe read to
 /// its end here.
 public enum HelperProcess {
+    /// `posix_spawn(3)` of a helper: a process group of its own, every signal blocked, an
+    /// empty environment. Returns posix_spawn's result.
+    static func spawn(_ executable: String, _ arguments: [String], _ actions: inout posix_spawn_file_actions_t,
+                      _ child: inout pid_t) -> Int32 {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &all)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var environment: [UnsafeMutablePointer<CChar>?] = [nil]
+        return posix_spawn(&child, executable, &actions, &attributes, &argv, &environment)
+    }
+
     /// Writes `value` to `/proc/self/NAME` (`comm`, `oom_score_adj`), unchecked: a helper's
     /// name and OOM score are courtesies, not conditions.
     public static func writeOwn(_ name: String, _ value: String) {
@@ -30,19 +48,8 @@ public enum HelperProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &all)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var environment: [UnsafeMutablePointer<CChar>?] = [nil]
         var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, &attributes, &argv, &environment)
+        let rc = HelperProcess.spawn(executable, arguments, &actions, &child)
         Glibc.close(ends[1])
         guard rc == 0 else {
             Glibc.close(ends[0])
@@ -96,19 +103,8 @@ public final class Guardian {
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         for (i, h) in high.enumerated() { posix_spawn_file_actions_adddup2(&actions, h, Int32(3 + i)) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &all)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var environment: [UnsafeMutablePointer<CChar>?] = [nil]
         var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, &attributes, &argv, &environment)
+        let rc = HelperProcess.spawn(executable, arguments, &actions, &child)
         Glibc.close(ends[0])
         guard rc == 0 else {
             Glibc.close(ends[1])
